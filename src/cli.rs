@@ -1,0 +1,165 @@
+//! The command line: `serve` (the default), `migrate`, `app-keys`, and
+//! printers of the generated documents.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::app_key::IssuedKey;
+use crate::domain::result_code;
+use crate::http::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
+use crate::http::openapi;
+use crate::startup::{open_store, Application};
+use crate::store::applications::{self, CreateApplicationError};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "interworks.cloud service manager for mailbox-service operators",
+    long_about = "interworks.cloud service manager for mailbox-service operators.\n\n\
+        Settings come from mailroom.toml (or --config) and MAILROOM_* environment variables, \
+        e.g. MAILROOM_DATABASE_URL=postgres://user@host/db, MAILROOM_LISTEN=0.0.0.0:8080, \
+        MAILROOM_ROUTE_PREFIX=/api/, MAILROOM_LOG_FORMAT=json, MAILROOM_NOTIFICATION_MODE=bss."
+)]
+pub struct Cli {
+    /// Configuration file (default: mailroom.toml when it exists).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage the BSS applications allowed to call the contract.
+    #[command(subcommand)]
+    AppKeys(AppKeysCommand),
+    /// Print the OpenAPI document (as committed in openapi/openapi.json).
+    Openapi,
+    /// Print the table of result codes (as committed in docs/result-codes.md).
+    ResultCodes,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppKeysCommand {
+    /// Register an application and print its id and key, once.
+    Create {
+        /// A name for the BSS instance, unique.
+        #[arg(long)]
+        name: String,
+    },
+    /// List applications (never their keys).
+    List,
+    /// Revoke an application: its calls are refused from then on.
+    Revoke {
+        /// The application id or name.
+        id_or_name: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Openapi => {
+            print!("{}", openapi::document_json());
+            return Ok(());
+        }
+        Command::ResultCodes => {
+            print!("{}", result_code::documentation_table());
+            return Ok(());
+        }
+        _ => {}
+    }
+    let settings = Settings::load(cli.config.as_deref()).context("reading the settings")?;
+    telemetry::init(settings.log_format);
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            open_store(&settings)
+                .await
+                .context("migrating the database")?;
+            println!("The database is up to date.");
+            Ok(())
+        }
+        Command::AppKeys(command) => app_keys(settings, command).await,
+        Command::Openapi | Command::ResultCodes => unreachable!("handled above"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings)
+        .await
+        .context("starting mailroom")?;
+    if let Some(credentials) = application.initial_credentials() {
+        println!(
+            "Mailroom created its first application. Register these in the BSS; the key is \
+             shown only now:\n  {APPLICATION_ID_HEADER}: {}\n  {API_KEY_HEADER}: {}",
+            credentials.app_id, credentials.key
+        );
+    }
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn app_keys(settings: Settings, command: AppKeysCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings)
+        .await
+        .context("opening the database")?;
+    match command {
+        AppKeysCommand::Create { name } => {
+            let name = name.trim().to_owned();
+            anyhow::ensure!(!name.is_empty(), "the name must not be empty");
+            let issued = IssuedKey::generate();
+            let created =
+                store.run_blocking(|conn| match applications::create(conn, &name, &issued) {
+                    Ok(row) => Ok(Ok(row)),
+                    Err(CreateApplicationError::NameTaken(name)) => Ok(Err(name)),
+                    Err(CreateApplicationError::Store(e)) => Err(e),
+                })?;
+            let row = created
+                .map_err(|name| anyhow::anyhow!("an application named `{name}` already exists"))?;
+            println!(
+                "Application `{}` created. The key is shown only now:\n  {APPLICATION_ID_HEADER}: {}\n  {API_KEY_HEADER}: {}",
+                row.name, row.app_id, issued.key
+            );
+        }
+        AppKeysCommand::List => {
+            let rows = store.run_blocking(applications::list)?;
+            println!(
+                "{:<36}  {:<24}  {:<19}  status",
+                "application id", "name", "created"
+            );
+            for row in rows {
+                let status = match row.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<36}  {:<24}  {:<19}  {status}",
+                    row.app_id,
+                    row.name,
+                    row.created_at.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
+        }
+        AppKeysCommand::Revoke { id_or_name } => {
+            let revoked = store.run_blocking(|conn| applications::revoke(conn, &id_or_name))?;
+            let row = revoked.ok_or_else(|| {
+                anyhow::anyhow!("no application has the id or name `{id_or_name}`")
+            })?;
+            println!(
+                "Application `{}` ({}) is revoked; running instances refuse it within their cache time.",
+                row.name, row.app_id
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Domain rules with no I/O: result codes, identifying values, sync options,
+//! customers and application keys.
+
+pub mod app_key;
+pub mod customer;
+pub mod identity;
+pub mod password;
+pub mod result_code;
+pub mod sync_options;
+
+pub use result_code::{Rejection, ResultCode};

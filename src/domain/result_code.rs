@@ -1,0 +1,230 @@
+//! Every result code Mailroom answers, in one table.
+//!
+//! Codes -80000..-89999 carry a message the BSS shows to the storefront
+//! user, so those messages are written for a shop customer. Any other
+//! negative code makes the BSS show "Contact your support department" and
+//! only BSS staff read the message. `docs/result-codes.md` is generated from
+//! this table (`mailroom result-codes`) and a test keeps it in step.
+
+use std::fmt;
+
+/// A code of the result envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ResultCode {
+    Success = 0,
+    /// Exists: the account exists and is valid; `Result` holds its ExternalID.
+    Exists = 1,
+    /// Exists: the account exists but cannot be linked; the message says why.
+    ExistsNotValid = 2,
+
+    // Seen by BSS staff only.
+    NotSupported = -1,
+    BadRequest = -2,
+    PayloadTooLarge = -3,
+    Unauthorized = -4,
+    Unavailable = -5,
+    InternalError = -6,
+    UnknownCustomer = -7,
+    CustomerDeleted = -8,
+
+    // Shown to the storefront user.
+    NameRequired = -80001,
+    TextTooLong = -80002,
+    TextInvalidCharacters = -80003,
+    AccountEmailInvalid = -80004,
+    ContactEmailInvalid = -80005,
+    OptionRequired = -80010,
+    OptionNotOffered = -80011,
+    OptionNotNumber = -80012,
+    OptionNotDate = -80013,
+    OptionNotBoolean = -80014,
+    OptionInvalid = -80015,
+    DomainInvalid = -80020,
+    DomainTaken = -80021,
+    UsernameMissing = -80030,
+    UsernameInvalid = -80031,
+    UsernameTaken = -80032,
+    IdentityTaken = -80040,
+}
+
+impl ResultCode {
+    /// Every code, in the order of the documentation table.
+    pub const ALL: &'static [ResultCode] = &[
+        Self::Success,
+        Self::Exists,
+        Self::ExistsNotValid,
+        Self::NotSupported,
+        Self::BadRequest,
+        Self::PayloadTooLarge,
+        Self::Unauthorized,
+        Self::Unavailable,
+        Self::InternalError,
+        Self::UnknownCustomer,
+        Self::CustomerDeleted,
+        Self::NameRequired,
+        Self::TextTooLong,
+        Self::TextInvalidCharacters,
+        Self::AccountEmailInvalid,
+        Self::ContactEmailInvalid,
+        Self::OptionRequired,
+        Self::OptionNotOffered,
+        Self::OptionNotNumber,
+        Self::OptionNotDate,
+        Self::OptionNotBoolean,
+        Self::OptionInvalid,
+        Self::DomainInvalid,
+        Self::DomainTaken,
+        Self::UsernameMissing,
+        Self::UsernameInvalid,
+        Self::UsernameTaken,
+        Self::IdentityTaken,
+    ];
+
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The BSS shows the message of these codes to the storefront user.
+    pub const fn is_storefront_visible(self) -> bool {
+        let code = self.code();
+        code <= -80000 && code >= -89999
+    }
+
+    /// When the code is answered, for the documentation table.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::Success => "Success. Exists: the account does not exist.",
+            Self::Exists => "Exists: the account exists and is valid; `Result` is its ExternalID.",
+            Self::ExistsNotValid => {
+                "Exists: the account exists but is not valid (deleted, suspended, or held by \
+                 another application's or another reseller's customer); the message says which."
+            }
+            Self::NotSupported => "The action is not supported by this service manager.",
+            Self::BadRequest => {
+                "The request cannot be read: malformed JSON, a wrong type, or a missing \
+                 identifier (HTTP 400)."
+            }
+            Self::PayloadTooLarge => "The request body is larger than the limit (HTTP 413).",
+            Self::Unauthorized => "Missing or wrong application id or API key (HTTP 401).",
+            Self::Unavailable => "The database cannot be reached; retry later (HTTP 503).",
+            Self::InternalError => "An unexpected error; the cause is in the service log (HTTP 500).",
+            Self::UnknownCustomer => "No customer of this application has the given ExternalID.",
+            Self::CustomerDeleted => "The customer was deleted; it cannot be synchronized again.",
+            Self::NameRequired => "The account has no name.",
+            Self::TextTooLong => "A text field is longer than its limit.",
+            Self::TextInvalidCharacters => "A text field contains control characters.",
+            Self::AccountEmailInvalid => "The account email is not a valid address.",
+            Self::ContactEmailInvalid => "The primary contact's email is not a valid address.",
+            Self::OptionRequired => "A required sync option is empty.",
+            Self::OptionNotOffered => "A List sync option holds a value it does not offer.",
+            Self::OptionNotNumber => "A Number or Currency sync option is not a number.",
+            Self::OptionNotDate => "A Date sync option is not a date.",
+            Self::OptionNotBoolean => "A Boolean sync option is not true or false.",
+            Self::OptionInvalid => "A sync option value is too long or not text.",
+            Self::DomainInvalid => "The domain sync option is not a valid domain name.",
+            Self::DomainTaken => "The domain belongs to another customer.",
+            Self::UsernameMissing => {
+                "No username: neither the sync option, the account email nor the contact email is set."
+            }
+            Self::UsernameInvalid => "The username contains characters a login cannot have.",
+            Self::UsernameTaken => "The username belongs to another customer.",
+            Self::IdentityTaken => "Another identifying sync option value belongs to another customer.",
+        }
+    }
+
+    /// HTTP status the code travels with. Business outcomes, storefront
+    /// validation included, are HTTP 200 as the contract expects: the BSS
+    /// reads the code from the body.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::PayloadTooLarge => 413,
+            Self::Unauthorized => 401,
+            Self::Unavailable => 503,
+            Self::InternalError => 500,
+            _ => 200,
+        }
+    }
+}
+
+impl fmt::Display for ResultCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+/// A refused request: a code and the message that goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ResultCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ResultCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// The Markdown table of `docs/result-codes.md`.
+pub fn documentation_table() -> String {
+    let mut out = String::from(
+        "# Result codes\n\n\
+         Generated by `mailroom result-codes` from `src/domain/result_code.rs`; a test fails \
+         when the two differ.\n\n\
+         Codes from -80000 to -89999 carry a message that the BSS shows to the storefront \
+         user. For any other negative code the storefront shows \"Contact your support \
+         department\" and only BSS staff see the message. Every answer carries the code twice, \
+         as `Code` and `ErrorCode`, and the message as `Message` and `ErrorMessage`.\n\n\
+         | Code | Name | HTTP | Shown to | Meaning |\n\
+         |---:|---|---:|---|---|\n",
+    );
+    for code in ResultCode::ALL {
+        let audience = if code.is_storefront_visible() {
+            "storefront user"
+        } else if code.code() >= 0 {
+            "-"
+        } else {
+            "BSS staff"
+        };
+        out.push_str(&format!(
+            "| {} | {:?} | {} | {} | {} |\n",
+            code.code(),
+            code,
+            code.http_status(),
+            audience,
+            code.meaning()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_all_listed() {
+        let codes: HashSet<i32> = ResultCode::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(codes.len(), ResultCode::ALL.len());
+    }
+
+    #[test]
+    fn storefront_codes_are_in_the_storefront_range() {
+        assert!(ResultCode::DomainTaken.is_storefront_visible());
+        assert!(ResultCode::NameRequired.is_storefront_visible());
+        assert!(!ResultCode::UnknownCustomer.is_storefront_visible());
+        assert!(!ResultCode::Exists.is_storefront_visible());
+    }
+}

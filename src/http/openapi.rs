@@ -1,0 +1,101 @@
+//! The OpenAPI document, generated from the handlers and wire types.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
+use super::health;
+use super::service_manager::{accounts, wire};
+use crate::domain::sync_options::{DataType, OptionKind, PredefinedValue};
+
+/// The route prefix the committed document is written with.
+pub const DOCUMENTED_PREFIX: &str = "/api/";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mailroom",
+        description = "The interworks.cloud service manager of a mailbox-service operator.\n\n\
+            The BSS calls the `Accounts` endpoints with the headers `X-CloudPlatform-ApplicationId` \
+            and `X-CloudPlatform-APIKey` (issued by `mailroom app-keys create`). Routes and JSON \
+            field names are matched case-insensitively and unknown fields are ignored. Every \
+            answer is a result envelope: `Code`/`ErrorCode` 0 is success; -80000..-89999 carry a \
+            message for the storefront user; other negative codes are for BSS staff. The table \
+            of codes is in docs/result-codes.md."
+    ),
+    paths(
+        accounts::sync_options,
+        accounts::synchronize,
+        accounts::exists,
+        accounts::delete,
+        health::live,
+        health::ready,
+    ),
+    components(schemas(
+        wire::AccountDefinition,
+        wire::ContactDetails,
+        wire::Address,
+        wire::Region,
+        wire::ResultEnvelope,
+        wire::SyncOptionsResult,
+        wire::SyncOptionField,
+        wire::SyncOptionDefinitionWire,
+        PredefinedValue,
+        OptionKind,
+        DataType,
+        health::Health,
+    )),
+    modifiers(&ContractSecurity),
+    tags(
+        (name = "Accounts", description = "Create, find and delete the operator's customers (interworks.cloud service-manager contract)."),
+        (name = "Health", description = "Liveness and readiness probes."),
+    )
+)]
+pub struct ApiDoc;
+
+struct ContractSecurity;
+
+impl Modify for ContractSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ApplicationId",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                APPLICATION_ID_HEADER,
+                "The registered application's id (a UUID).",
+            ))),
+        );
+        components.add_security_scheme(
+            "ApiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                API_KEY_HEADER,
+                "The application's key, as issued or base64-encoded.",
+            ))),
+        );
+    }
+}
+
+/// The document with contract paths under `prefix` instead of `/api/`.
+pub fn document(prefix: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    if prefix != DOCUMENTED_PREFIX {
+        let paths = std::mem::take(&mut doc.paths.paths);
+        doc.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| match path.strip_prefix(DOCUMENTED_PREFIX) {
+                Some(rest) => (format!("{prefix}{rest}"), item),
+                None => (path, item),
+            })
+            .collect();
+    }
+    doc
+}
+
+/// The committed document's text: pretty JSON with a final newline.
+pub fn document_json() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}

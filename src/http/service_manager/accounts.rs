@@ -1,0 +1,327 @@
+//! The Accounts part of the service-manager contract.
+
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+
+use super::wire::{seed_account_example, AccountDefinition, ResultEnvelope, SyncOptionsResult};
+use super::ContractState;
+use crate::config::NotificationMode;
+use crate::domain::customer::{link_refusal, ExternalId, LinkCandidate};
+use crate::domain::{password, ResultCode};
+use crate::http::audit::TRACK_ID_HEADER;
+use crate::http::auth::Caller;
+use crate::http::body::ContractJson;
+use crate::http::error::ApiError;
+use crate::http::{answer, answer_json, OriginalPath};
+use crate::store::customers::{self, CreationSecrets, DeleteOutcome, ExistsLookup, SyncOutcome};
+
+/// Declares the sync options the BSS asks of a customer.
+///
+/// Called whenever the operator saves the service manager's settings in the
+/// BSS. `username` is filled by the BSS with the account email (or the
+/// primary contact's); options with `AvailableToStorefront` are asked of the
+/// customer at their first order.
+#[utoipa::path(
+    get,
+    path = "/api/Accounts/SyncOptions",
+    tag = "Accounts",
+    operation_id = "accounts_sync_options",
+    params(("X-CloudPlatform-TrackId" = Option<String>, Header, description = "The BSS's id of this call, logged with it.")),
+    responses(
+        (status = 200, description = "The option definitions.", body = SyncOptionsResult, example = json!({
+            "Code": 0, "Message": "", "ErrorCode": 0, "ErrorMessage": "",
+            "Fields": [
+                {"ID": "username", "Definition": {"ID": "username", "SortOrder": 0, "Name": "Username",
+                    "Description": null, "Kind": "SimpleValue", "DataType": "Text", "IsRequired": true,
+                    "PredefinedValues": [], "IsReadOnly": false, "AvailableToStorefront": false}},
+                {"ID": "domain", "Definition": {"ID": "domain", "SortOrder": 1, "Name": "Mail domain",
+                    "Description": "The domain your mailboxes will use, for example example.com.",
+                    "Kind": "SimpleValue", "DataType": "Text", "IsRequired": true,
+                    "PredefinedValues": [], "IsReadOnly": false, "AvailableToStorefront": true}}
+            ]
+        })),
+        (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
+        (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
+    ),
+    security(("ApplicationId" = [], "ApiKey" = []))
+)]
+pub async fn sync_options(
+    state: web::Data<ContractState>,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let catalog = state.catalog.get().await?;
+    Ok(answer_json(
+        ResultCode::Success,
+        &SyncOptionsResult::from_catalog(&catalog),
+    ))
+}
+
+/// Creates the customer, or updates it when the account is known.
+///
+/// Idempotent per BSS account: a retry, a second checkout or a concurrent
+/// duplicate gets the same ExternalID and creates nothing. Codes
+/// -80000..-89999 carry a message for the storefront user (see
+/// `docs/result-codes.md`).
+#[utoipa::path(
+    post,
+    path = "/api/Accounts/Synchronize",
+    tag = "Accounts",
+    operation_id = "accounts_synchronize",
+    params(("X-CloudPlatform-TrackId" = Option<String>, Header, description = "The BSS's id of this call, logged with it.")),
+    request_body(content = AccountDefinition, description = "The BSS account. Field names are matched case-insensitively; unknown fields are ignored.",
+        example = json!(seed_account_example())),
+    responses(
+        (status = 200, description = "Created, updated, or refused with a storefront message.", body = ResultEnvelope, examples(
+            ("Created" = (summary = "A new customer", value = json!({
+                "Code": 0, "Message": "Customer created.", "ErrorCode": 0, "ErrorMessage": "Customer created.",
+                "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za",
+                "AccountExtraInfo": {"customer_id": "cus_01jdx9k3v7s0m8w2q4r6t8y0za", "domain": "direct.com", "username": "info@direct.com"},
+                "SendNotification": false}))),
+            ("Created in BSS notification mode" = (summary = "The BSS sends the access email with this password", value = json!({
+                "Code": 0, "Message": "Customer created.", "ErrorCode": 0, "ErrorMessage": "Customer created.",
+                "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za",
+                "AccountExtraInfo": {"customer_id": "cus_01jdx9k3v7s0m8w2q4r6t8y0za", "domain": "direct.com", "username": "info@direct.com"},
+                "GeneratedPassword": "h7K#p2mQx9Rt4wZa", "SendNotification": true}))),
+            ("Domain taken" = (summary = "A storefront error", value = json!({
+                "Code": -80021, "Message": "The domain direct.com is already registered with another account. If it is yours, please contact our support team.",
+                "ErrorCode": -80021, "ErrorMessage": "The domain direct.com is already registered with another account. If it is yours, please contact our support team."}))),
+        )),
+        (status = 400, description = "The body cannot be read (malformed JSON, a wrong type, no ID).", body = ResultEnvelope, example = json!({
+            "Code": -2, "Message": "Field Name: invalid type: integer `5`, expected a string.",
+            "ErrorCode": -2, "ErrorMessage": "Field Name: invalid type: integer `5`, expected a string."})),
+        (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
+        (status = 413, description = "The body is over the size limit.", body = ResultEnvelope),
+        (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
+    ),
+    security(("ApplicationId" = [], "ApiKey" = []))
+)]
+pub async fn synchronize(
+    state: web::Data<ContractState>,
+    caller: Caller,
+    ContractJson(account): ContractJson<AccountDefinition>,
+) -> Result<HttpResponse, ApiError> {
+    let catalog = state.catalog.get().await?;
+    let submission = match account.to_submission(&catalog) {
+        Ok(submission) => submission,
+        Err(rejection) => return Ok(answer(ResultEnvelope::rejected(rejection))),
+    };
+    let mode = state.notification_mode;
+    let outcome = state
+        .store
+        .run(move |conn| {
+            customers::synchronize(conn, caller.application_id, &submission, &mut || {
+                creation_secrets(mode)
+            })
+        })
+        .await?;
+    let envelope = match outcome {
+        SyncOutcome::Created {
+            external_id,
+            account_extra_info,
+            generated_password,
+        } => {
+            let mut envelope = ResultEnvelope::new(ResultCode::Success, "Customer created.")
+                .with_result(external_id);
+            envelope.account_extra_info = Some(account_extra_info);
+            envelope.send_notification = Some(generated_password.is_some());
+            envelope.generated_password = generated_password;
+            envelope
+        }
+        SyncOutcome::Updated {
+            external_id,
+            account_extra_info,
+        } => {
+            let mut envelope = ResultEnvelope::new(ResultCode::Success, "Customer updated.")
+                .with_result(external_id);
+            envelope.account_extra_info = Some(account_extra_info);
+            envelope.send_notification = Some(false);
+            envelope
+        }
+        SyncOutcome::Refused(rejection) => ResultEnvelope::rejected(rejection),
+    };
+    Ok(answer(envelope))
+}
+
+/// The id and, in BSS notification mode, the password of a customer about
+/// to be created. The password is hashed here, outside any transaction.
+fn creation_secrets(mode: NotificationMode) -> CreationSecrets {
+    let password = match mode {
+        NotificationMode::Bss => {
+            let plain = password::generate();
+            match password::hash(&plain) {
+                Ok(hash) => Some((plain, hash)),
+                Err(error) => {
+                    // Only a broken RNG or parameters could cause this; the
+                    // customer is then created without a password.
+                    tracing::error!(%error, "hashing a generated password failed");
+                    None
+                }
+            }
+        }
+        NotificationMode::Mailroom => None,
+    };
+    CreationSecrets {
+        external_id: ExternalId::generate(),
+        password,
+    }
+}
+
+/// Tells whether the account exists in Mailroom.
+///
+/// By ExternalID when given; else by this application's BSS account id;
+/// else by the identifying sync options (domain, username), so a BSS account
+/// can be linked to a customer Mailroom already has. Code 1: exists, `Result`
+/// is its ExternalID. Code 2: exists but cannot be linked (deleted,
+/// suspended, or another application's or reseller's customer). Code 0: does
+/// not exist.
+#[utoipa::path(
+    post,
+    path = "/api/Accounts/Exists",
+    tag = "Accounts",
+    operation_id = "accounts_exists",
+    params(("X-CloudPlatform-TrackId" = Option<String>, Header, description = "The BSS's id of this call, logged with it.")),
+    request_body(content = AccountDefinition, example = json!(seed_account_example())),
+    responses(
+        (status = 200, description = "Whether the account exists.", body = ResultEnvelope, examples(
+            ("Exists" = (value = json!({"Code": 1, "Message": "The account exists.", "ErrorCode": 1,
+                "ErrorMessage": "The account exists.", "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za"}))),
+            ("Exists but not valid" = (value = json!({"Code": 2, "Message": "The account exists but was deleted.",
+                "ErrorCode": 2, "ErrorMessage": "The account exists but was deleted."}))),
+            ("Does not exist" = (value = json!({"Code": 0, "Message": "The account does not exist.",
+                "ErrorCode": 0, "ErrorMessage": "The account does not exist."}))),
+        )),
+        (status = 400, description = "The body cannot be read.", body = ResultEnvelope),
+        (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
+        (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
+    ),
+    security(("ApplicationId" = [], "ApiKey" = []))
+)]
+pub async fn exists(
+    state: web::Data<ContractState>,
+    caller: Caller,
+    ContractJson(account): ContractJson<AccountDefinition>,
+) -> Result<HttpResponse, ApiError> {
+    account.check_ids()?;
+    let catalog = state.catalog.get().await?;
+    let identities = account.identity_values(&catalog)?;
+    let external_id = account.effective_external_id();
+    let bss_account_id = account.id.clone();
+    let application_id = caller.application_id;
+    let lookup = state
+        .store
+        .run(move |conn| {
+            customers::find_for_exists(
+                conn,
+                application_id,
+                external_id.as_deref(),
+                bss_account_id.as_deref(),
+                &identities,
+            )
+        })
+        .await?;
+    let envelope = match lookup {
+        ExistsLookup::NotFound => {
+            ResultEnvelope::new(ResultCode::Success, "The account does not exist.")
+        }
+        ExistsLookup::Ambiguous => ResultEnvelope::new(
+            ResultCode::ExistsNotValid,
+            "The account's identifying sync options belong to different customers.",
+        ),
+        ExistsLookup::Found(customer) => {
+            let candidate = LinkCandidate {
+                application_id: customer.application_id,
+                reseller_bss_id: customer.reseller_bss_id.as_deref(),
+                status: customer.status().map_err(ApiError::Store)?,
+            };
+            match link_refusal(
+                &candidate,
+                caller.application_id,
+                account.reseller_id.as_deref(),
+            ) {
+                None => ResultEnvelope::new(ResultCode::Exists, "The account exists.")
+                    .with_result(customer.external_id),
+                Some(reason) => ResultEnvelope::new(ResultCode::ExistsNotValid, reason),
+            }
+        }
+    };
+    Ok(answer(envelope))
+}
+
+/// Deletes the customer: marks it deleted and keeps its data. Deleting
+/// twice answers Code 0 both times.
+#[utoipa::path(
+    post,
+    path = "/api/Accounts/Delete",
+    tag = "Accounts",
+    operation_id = "accounts_delete",
+    params(("X-CloudPlatform-TrackId" = Option<String>, Header, description = "The BSS's id of this call, logged with it.")),
+    request_body(content = AccountDefinition, description = "`ExternalID` (or `ExtraDetails.customer_id`) names the customer.",
+        example = json!({"ExternalID": "cus_01jdx9k3v7s0m8w2q4r6t8y0za", "ExtraDetails": {"customer_id": "cus_01jdx9k3v7s0m8w2q4r6t8y0za"}})),
+    responses(
+        (status = 200, description = "Deleted (Code 0), or not a customer of this application (Code -7).", body = ResultEnvelope, examples(
+            ("Deleted" = (value = json!({"Code": 0, "Message": "Customer deleted.", "ErrorCode": 0,
+                "ErrorMessage": "Customer deleted.", "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za"}))),
+            ("Unknown" = (value = json!({"Code": -7, "Message": "No customer of this application has ExternalID cus_x.",
+                "ErrorCode": -7, "ErrorMessage": "No customer of this application has ExternalID cus_x."}))),
+        )),
+        (status = 400, description = "The body cannot be read, or names no ExternalID.", body = ResultEnvelope),
+        (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
+        (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
+    ),
+    security(("ApplicationId" = [], "ApiKey" = []))
+)]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<ContractState>,
+    caller: Caller,
+    ContractJson(account): ContractJson<AccountDefinition>,
+) -> Result<HttpResponse, ApiError> {
+    account.check_ids()?;
+    let Some(external_id) = account.effective_external_id() else {
+        return Err(ApiError::bad_request(
+            "ExternalID is required to delete a customer.",
+        ));
+    };
+    let track_id = req
+        .headers()
+        .get(TRACK_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let deleted_by = format!("application {} (TrackId {track_id})", caller.name);
+    let target = external_id.clone();
+    let outcome = state
+        .store
+        .run(move |conn| customers::mark_deleted(conn, caller.application_id, &target, &deleted_by))
+        .await?;
+    let envelope = match outcome {
+        DeleteOutcome::Deleted => {
+            ResultEnvelope::new(ResultCode::Success, "Customer deleted.").with_result(external_id)
+        }
+        DeleteOutcome::AlreadyDeleted => {
+            ResultEnvelope::new(ResultCode::Success, "The customer was already deleted.")
+                .with_result(external_id)
+        }
+        DeleteOutcome::Unknown => ResultEnvelope::new(
+            ResultCode::UnknownCustomer,
+            format!("No customer of this application has ExternalID {external_id}."),
+        ),
+    };
+    Ok(answer(envelope))
+}
+
+/// Any other route of the contract: the sample's answer for an action a
+/// service manager does not implement.
+pub async fn not_supported(req: HttpRequest, _caller: Caller) -> HttpResponse {
+    let path = req
+        .extensions()
+        .get::<OriginalPath>()
+        .map_or_else(|| req.path().to_owned(), |p| p.0.clone());
+    let prefix = req
+        .app_data::<web::Data<ContractState>>()
+        .map(|s| s.route_prefix.clone())
+        .unwrap_or_default();
+    let action = super::action_name(&path, &prefix);
+    answer(ResultEnvelope::new(
+        ResultCode::NotSupported,
+        format!("{action} functionality is not supported"),
+    ))
+}

@@ -1,0 +1,152 @@
+//! Persistence with diesel: one code path over SQLite and PostgreSQL.
+//!
+//! Diesel is synchronous, so every unit of work runs on the blocking thread
+//! pool through [`Store::run`], with a pooled connection.
+
+pub mod applications;
+pub mod audit;
+pub mod connection;
+pub mod customers;
+pub mod migrations;
+pub mod schema;
+pub mod sync_options;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::RunQueryDsl;
+
+pub use connection::{DbConnection, DbPool, DbTarget, PoolOptions};
+
+/// The error type of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached, or is too busy to answer in time.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database query failed")]
+    Query(#[source] DieselError),
+    /// Stored data that does not parse (for example a JSON column).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Migration(#[from] migrations::MigrationError),
+    #[error("the database task stopped unexpectedly")]
+    TaskFailed(#[source] tokio::task::JoinError),
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
+    /// True for a unique-key race lost to a concurrent writer: the unit of
+    /// work can run again and will then see the winner's row.
+    pub fn is_retryable_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure,
+                _
+            ))
+        )
+    }
+}
+
+impl connection::TransactionError for StoreError {
+    fn is_serialization_failure(&self) -> bool {
+        match self {
+            Self::Query(error) => connection::TransactionError::is_serialization_failure(error),
+            _ => false,
+        }
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        let unavailable = match &error {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => true,
+            // SQLite reports a lock held past busy_timeout as a plain error.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+                let message = info.message();
+                message.contains("database is locked") || message.contains("database is busy")
+            }
+            DieselError::BrokenTransactionManager => true,
+            _ => false,
+        };
+        if unavailable {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Query(error)
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(Box::new(error))
+    }
+}
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: DbPool,
+    target: DbTarget,
+}
+
+impl Store {
+    /// Opens the pool. Fails when no connection can be made at all.
+    pub fn connect(target: DbTarget, options: &PoolOptions) -> Result<Self, StoreError> {
+        let pool = connection::build_pool(target.clone(), options)?;
+        Ok(Self { pool, target })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.target.backend_name()
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool,
+    /// inside the caller's tracing span.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = pool.get()?;
+                work(&mut conn)
+            })
+        })
+        .await
+        .map_err(StoreError::TaskFailed)?
+    }
+
+    /// The same as [`Store::run`], for callers that are not async (the CLI).
+    pub fn run_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        work(&mut conn)
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|conn| Ok(migrations::run_pending(conn)?)).await
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn is_ready(&self) -> bool {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+        .await
+        .is_ok()
+    }
+}

@@ -1,0 +1,136 @@
+//! Table definitions shared by both backends. The migrations under
+//! `migrations/sqlite` and `migrations/postgres` create exactly these.
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        app_id -> Text,
+        name -> Text,
+        key_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        external_id -> Text,
+        application_id -> BigInt,
+        bss_account_id -> Nullable<Text>,
+        reseller_bss_id -> Nullable<Text>,
+        reseller_external_id -> Nullable<Text>,
+        reseller_customer_id -> Nullable<BigInt>,
+        name -> Text,
+        code -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        fax -> Nullable<Text>,
+        website -> Nullable<Text>,
+        email -> Nullable<Text>,
+        description -> Nullable<Text>,
+        extra_details -> Text,
+        account_extra_info -> Text,
+        is_test -> Bool,
+        status -> Text,
+        password_hash -> Nullable<Text>,
+        sync_fingerprint -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    contacts (customer_id) {
+        customer_id -> BigInt,
+        bss_contact_id -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        fax -> Nullable<Text>,
+        email -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    addresses (customer_id) {
+        customer_id -> BigInt,
+        address1 -> Nullable<Text>,
+        address2 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        post_code -> Nullable<Text>,
+        state_code -> Nullable<Text>,
+        state_name -> Nullable<Text>,
+        country_code -> Nullable<Text>,
+        country_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sync_option_definitions (id) {
+        id -> Text,
+        sort_order -> Integer,
+        name -> Text,
+        description -> Nullable<Text>,
+        kind -> Text,
+        data_type -> Text,
+        is_required -> Bool,
+        predefined_values -> Text,
+        is_read_only -> Bool,
+        available_to_storefront -> Bool,
+        identifies_customer -> Bool,
+        value_format -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_sync_options (customer_id, option_id) {
+        customer_id -> BigInt,
+        option_id -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    customer_identities (option_id, normalized_value) {
+        option_id -> Text,
+        normalized_value -> Text,
+        customer_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        application_id -> Nullable<BigInt>,
+        track_id -> Nullable<Text>,
+        endpoint -> Text,
+        bss_account_id -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        result_code -> Integer,
+        http_status -> Integer,
+        duration_us -> BigInt,
+        request_body -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(customers -> applications (application_id));
+diesel::joinable!(contacts -> customers (customer_id));
+diesel::joinable!(addresses -> customers (customer_id));
+diesel::joinable!(customer_sync_options -> customers (customer_id));
+diesel::joinable!(customer_identities -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    applications,
+    customers,
+    contacts,
+    addresses,
+    sync_option_definitions,
+    customer_sync_options,
+    customer_identities,
+    audit_log,
+);

@@ -1,0 +1,355 @@
+//! The test harness: a real Mailroom server on a free port, over a fresh
+//! SQLite file or a fresh PostgreSQL database, called over real HTTP.
+
+use std::sync::OnceLock;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use mailroom::config::Settings;
+use mailroom::startup::Application;
+use mailroom::store::Store;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("MAILROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether PostgreSQL tests can run. Without a server they are skipped
+/// with a note, except in CI (`CI` set) where that is a failure.
+pub fn backend_available(backend: Backend) -> bool {
+    static POSTGRES: OnceLock<bool> = OnceLock::new();
+    if backend == Backend::Sqlite {
+        return true;
+    }
+    *POSTGRES.get_or_init(|| match PgConnection::establish(&postgres_admin_url()) {
+        Ok(_) => true,
+        Err(error) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "PostgreSQL at {} is required in CI: {error}",
+                postgres_admin_url()
+            )
+        }
+        Err(error) => {
+            eprintln!(
+                "note: PostgreSQL tests skipped, no server at {}: {error}",
+                postgres_admin_url()
+            );
+            false
+        }
+    })
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::backend_available($crate::helpers::Backend::Postgres) {
+                        super::$name($crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// A database that lives as long as the test.
+pub enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { name: String, url: String },
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite(tempfile::tempdir().expect("a temporary folder")),
+            Backend::Postgres => {
+                let name = format!("mailroom_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = PgConnection::establish(&admin).expect("connect to PostgreSQL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create the test database");
+                let base = admin.split('?').next().unwrap_or(&admin);
+                let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+                Self::Postgres {
+                    url: format!("{server}/{name}"),
+                    name,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}/mailroom.db", dir.path().display()),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { name, .. } = self {
+            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub app_id: String,
+    pub api_key: String,
+    pub store: Store,
+    database_url: String,
+    handle: ServerHandle,
+    // Dropped last: the server stops before its database goes.
+    _database: TestDatabase,
+}
+
+/// A response: status and JSON body (`Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> i64 {
+        let code = self.body["Code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no Code in {:?}", self.body));
+        assert_eq!(
+            self.body["ErrorCode"].as_i64(),
+            Some(code),
+            "ErrorCode mirrors Code"
+        );
+        assert_eq!(
+            self.body["ErrorMessage"], self.body["Message"],
+            "ErrorMessage mirrors Message"
+        );
+        code
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["Message"].as_str().unwrap_or_default()
+    }
+
+    pub fn result(&self) -> &str {
+        self.body["Result"].as_str().unwrap_or_default()
+    }
+}
+
+fn init_test_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            mailroom::telemetry::init(mailroom::config::LogFormat::Pretty);
+        }
+    });
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts an app whose settings `customize` may change.
+pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_test_logging();
+    let database = TestDatabase::create(backend);
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database.url(),
+        workers: Some(2),
+        pool_size: 8,
+        ..Settings::default()
+    };
+    customize(&mut settings);
+    let settings = settings.validated().expect("valid test settings");
+    let database_url = settings.database_url.clone();
+    let application = Application::build(settings)
+        .await
+        .expect("the application starts");
+    let credentials = application
+        .initial_credentials()
+        .cloned()
+        .expect("a new database gets a first application");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let store = application.store().clone();
+    let handle = application.handle();
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        app_id: credentials.app_id,
+        api_key: credentials.key,
+        store,
+        database_url,
+        handle,
+        _database: database,
+    }
+}
+
+/// An application's id and key.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub app_id: String,
+    pub key: String,
+}
+
+impl TestApp {
+    /// Registers another BSS application (tenant) and returns its credentials.
+    pub async fn second_application(&self, name: &str) -> Credentials {
+        let issued = mailroom::domain::app_key::IssuedKey::generate();
+        let key = issued.key.clone();
+        let name = name.to_owned();
+        let row = self
+            .store
+            .run(move |conn| {
+                mailroom::store::applications::create(conn, &name, &issued)
+                    .map_err(|e| mailroom::store::StoreError::Corrupt(e.to_string()))
+            })
+            .await
+            .expect("create an application");
+        Credentials {
+            app_id: row.app_id,
+            key,
+        }
+    }
+
+    /// POSTs to a contract action with the given credentials.
+    pub async fn post_as(&self, credentials: &Credentials, action: &str, body: &Value) -> Answer {
+        Self::send(
+            self.client
+                .post(self.url(&format!("/api/{action}")))
+                .header("X-CloudPlatform-ApplicationId", &credentials.app_id)
+                .header("X-CloudPlatform-APIKey", &credentials.key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// The SQLite file, on that backend.
+    pub fn database_path(&self) -> Option<String> {
+        self.database_url
+            .strip_prefix("sqlite://")
+            .map(str::to_owned)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with this app's credentials.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("X-CloudPlatform-ApplicationId", &self.app_id)
+            .header("X-CloudPlatform-APIKey", &self.api_key)
+    }
+
+    /// A request with this app's credentials and a fresh TrackId.
+    pub fn tracked(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request(method, path).header(
+            "X-CloudPlatform-TrackId",
+            format!("test-{}", uuid::Uuid::new_v4()),
+        )
+    }
+
+    pub async fn send(builder: reqwest::RequestBuilder) -> Answer {
+        let response = builder.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, body }
+    }
+
+    /// POSTs JSON to a contract action such as `Accounts/Synchronize`.
+    pub async fn post(&self, action: &str, body: &Value) -> Answer {
+        Self::send(
+            self.tracked(reqwest::Method::POST, &format!("/api/{action}"))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, action: &str) -> Answer {
+        Self::send(self.tracked(reqwest::Method::GET, &format!("/api/{action}"))).await
+    }
+
+    /// Synchronize that must succeed; returns the answer.
+    pub async fn synchronize(&self, account: &Value) -> Answer {
+        let answer = self.post("Accounts/Synchronize", account).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        assert_eq!(answer.code(), 0, "{:?}", answer.body);
+        answer
+    }
+
+    pub async fn assert_serving(&self) {
+        let response = self
+            .client
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz answers");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Runs a store function, as the service itself would.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut mailroom::store::DbConnection) -> Result<T, mailroom::store::StoreError>
+            + Send
+            + 'static,
+    ) -> T {
+        self.store.run(work).await.expect("store call")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting work; the database is dropped after this.
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+/// A typical account of the BSS: `id` is the BSS account id.
+pub fn account(id: &str, domain: &str) -> Value {
+    json!({
+        "ID": id,
+        "ExternalID": "",
+        "ResellerID": "",
+        "ResellerExternalID": "",
+        "Name": format!("Customer {id}"),
+        "Code": format!("C-{id}"),
+        "Email": format!("admin@{domain}"),
+        "SyncOptions": {"domain": domain},
+        "ContactDetails": {"ID": format!("c{id}"), "FirstName": "Pat", "LastName": "Jones", "Email": format!("pat@{domain}")},
+        "ExtraDetails": {}
+    })
+}

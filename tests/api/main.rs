@@ -1,0 +1,12 @@
+//! Integration tests: Mailroom over real HTTP, on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod audit;
+mod auth;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod documents;
+mod outages;
