@@ -33,7 +33,8 @@ pub struct AuditedRequest {
 }
 
 impl AuditedRequest {
-    pub fn from_body(body: &Value) -> Self {
+    /// `raw` is the body as received, `body` the same parsed.
+    pub fn from_body(raw: &[u8], body: &Value) -> Self {
         let top_level = |name: &str| {
             body.as_object()?
                 .iter()
@@ -44,14 +45,30 @@ impl AuditedRequest {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        let mut masked = body.clone();
-        mask_secrets(&mut masked);
+        // Most bodies hold nothing secret: keep their text as sent rather
+        // than building it again.
+        let text = match std::str::from_utf8(raw) {
+            Ok(text) if !may_hold_secrets(raw) => text.to_owned(),
+            _ => {
+                let mut masked = body.clone();
+                mask_secrets(&mut masked);
+                masked.to_string()
+            }
+        };
         Self {
-            body: truncate(masked.to_string(), MAX_LOGGED_BODY),
+            body: truncate(text, MAX_LOGGED_BODY),
             bss_account_id: top_level("ID"),
             external_id: top_level("ExternalID"),
         }
     }
+}
+
+/// Whether any secret marker occurs in the text, whatever its case.
+fn may_hold_secrets(raw: &[u8]) -> bool {
+    SECRET_MARKERS.iter().any(|marker| {
+        raw.windows(marker.len())
+            .any(|window| window.eq_ignore_ascii_case(marker.as_bytes()))
+    })
 }
 
 /// Replaces the value of every secret-looking key, at any depth.
@@ -162,19 +179,27 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_at_any_depth() {
-        let audited = AuditedRequest::from_body(&json!({
+        let body = json!({
             "id": "3000",
             "externalId": " cus_1 ",
             "RandomPassword": "hunter2",
             "ExtraDetails": {"api_token": "abc", "plain": "kept"},
             "List": [{"Secret": "x"}]
-        }));
+        });
+        let audited = AuditedRequest::from_body(body.to_string().as_bytes(), &body);
         assert_eq!(audited.bss_account_id.as_deref(), Some("3000"));
         assert_eq!(audited.external_id.as_deref(), Some("cus_1"));
         assert!(!audited.body.contains("hunter2"));
         assert!(!audited.body.contains("abc"));
         assert!(!audited.body.contains("\"x\""));
         assert!(audited.body.contains("kept"));
+    }
+
+    #[test]
+    fn bodies_without_secrets_are_kept_as_sent() {
+        let raw = br#"{ "ID" : "1",  "Name": "Acme" }"#;
+        let audited = AuditedRequest::from_body(raw, &serde_json::from_slice(raw).unwrap());
+        assert_eq!(audited.body.as_bytes(), raw);
     }
 
     #[test]

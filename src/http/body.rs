@@ -61,7 +61,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ContractJson<T> {
                 ApiError::bad_request(format!("The request body is not valid JSON: {e}."))
             })?;
             req.extensions_mut()
-                .insert(AuditedRequest::from_body(&value));
+                .insert(AuditedRequest::from_body(&body, &value));
             let parsed = bss_json::from_value::<T>(value).map_err(|e| {
                 let path = e.path().to_string();
                 if path == "." {

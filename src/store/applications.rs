@@ -103,11 +103,11 @@ pub fn find_by_app_id(
     conn: &mut DbConnection,
     app_id: &str,
 ) -> Result<Option<ApplicationRow>, StoreError> {
-    Ok(applications::table
+    Ok(crate::on_backend!(conn, c => applications::table
         .filter(applications::app_id.eq(app_id))
         .select(ApplicationRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Revokes the application with this id or name. Returns it, or `None` when

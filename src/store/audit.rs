@@ -69,7 +69,7 @@ pub fn recent(
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let mut query = audit_log::table
         .select(AuditEntry::as_select())
-        .order((audit_log::occurred_at.desc(), audit_log::id.desc()))
+        .order(audit_log::id.desc())
         .limit(limit)
         .into_boxed();
     if let Some(external_id) = external_id {

@@ -493,12 +493,12 @@ pub fn find_by_bss_account(
     application_id: i64,
     bss_account_id: &str,
 ) -> Result<Option<CustomerKey>, StoreError> {
-    Ok(customers::table
+    Ok(crate::on_backend!(conn, c => customers::table
         .filter(customers::application_id.eq(application_id))
         .filter(customers::bss_account_id.eq(bss_account_id))
         .select(CustomerKey::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// What Exists found.

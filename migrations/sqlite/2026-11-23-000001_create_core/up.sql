@@ -112,8 +112,9 @@ CREATE TABLE audit_log (
     duration_us     BIGINT NOT NULL,
     request_body    TEXT
 );
-CREATE INDEX audit_log_external_id ON audit_log (external_id, occurred_at);
-CREATE INDEX audit_log_occurred_at ON audit_log (occurred_at);
+-- Rows are listed newest first by id (ids follow time); one index per
+-- customer trail. Every index costs each audited call a B-tree insert.
+CREATE INDEX audit_log_external_id ON audit_log (external_id, id);
 
 INSERT INTO sync_option_definitions
     (id, sort_order, name, description, kind, data_type, is_required, predefined_values,
