@@ -3,7 +3,7 @@
 //! the same JSON.
 //!
 //! `cargo bench --bench http -- [--seconds 10] [--connections 32]
-//!  [--backends sqlite,postgres] [--customers 1000]`
+//!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize]`
 //!
 //! Everything runs in this process: the servers on their actix workers, the
 //! load generator on its own small runtime, a minimal HTTP/1.1 client so the
@@ -121,6 +121,9 @@ async fn read_response(
     Ok(ok)
 }
 
+/// Makes the bytes of the n-th request of a scenario.
+type RequestMaker = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
+
 struct Outcome {
     requests: u64,
     failures: u64,
@@ -135,7 +138,7 @@ async fn drive(
     connections: usize,
     seconds: u64,
     expect: &'static [u8],
-    make: Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>,
+    make: RequestMaker,
 ) -> Outcome {
     let counter = Arc::new(AtomicU64::new(0));
     let warmup_end = Instant::now() + Duration::from_secs(1);
@@ -308,11 +311,7 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
             })
             .collect(),
     );
-    let scenarios: Vec<(
-        &str,
-        &'static [u8],
-        Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>,
-    )> = vec![
+    let scenarios: Vec<(&str, &'static [u8], RequestMaker)> = vec![
         ("Exists by ExternalID", b"\"Code\":1", {
             let by_id = Arc::clone(&by_id);
             Arc::new(move |n| by_id[n as usize % by_id.len()].clone())
