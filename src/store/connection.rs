@@ -218,11 +218,25 @@ where
     }
 }
 
+/// SQLite admits one writer at a time, and a writer that finds the lock
+/// taken sleeps and polls (its busy handler), which under load turns into
+/// long tail latencies. Writers of this process queue here instead and take
+/// the lock in turn. A process opens one Mailroom database (the tests open
+/// several and share the gate, which only orders their writes).
+static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_once<T, E, F>(conn: &mut DbConnection, work: &mut F) -> Result<T, E>
 where
     F: FnMut(&mut DbConnection) -> Result<T, E>,
     E: TransactionError,
 {
+    // Held until the transaction ends; a panic in another writer only
+    // poisons the lock, it protects no data.
+    let _writer_turn = matches!(conn, DbConnection::Sqlite(_)).then(|| {
+        SQLITE_WRITERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     match conn {
         DbConnection::Sqlite(sqlite) => {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?

@@ -182,7 +182,7 @@ fn apply(
             let external_id = ExternalId::from_stored(existing.external_id.clone());
             let info = account_extra_info(&external_id, &submission.options);
             update_profile(conn, &existing, submission, &info, &fingerprint, now)?;
-            write_details(conn, existing.id, submission)?;
+            write_details(conn, existing.id, submission, Details::Replace)?;
             Ok(Applied::Done(SyncOutcome::Updated {
                 external_id: external_id.into_inner(),
                 account_extra_info: info,
@@ -198,7 +198,7 @@ fn apply(
             let info = account_extra_info(&secrets.external_id, &submission.options);
             let customer_id =
                 insert_customer(conn, application_id, submission, secrets, &info, now)?;
-            write_details(conn, customer_id, submission)?;
+            write_details(conn, customer_id, submission, Details::New)?;
             Ok(Applied::Done(SyncOutcome::Created {
                 external_id: secrets.external_id.as_str().to_owned(),
                 account_extra_info: info,
@@ -406,16 +406,27 @@ fn update_profile(
     Ok(())
 }
 
-/// Replaces contact, address, option values and identities of a customer
-/// with those of the submission. A contact or address the BSS did not send
-/// is left as it was.
+/// Whether a customer's details exist already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Details {
+    New,
+    Replace,
+}
+
+/// Writes contact, address, option values and identities of a customer
+/// from the submission, replacing what it had. A contact or address the BSS
+/// did not send is left as it was.
 fn write_details(
     conn: &mut DbConnection,
     customer_id: i64,
     submission: &AccountSubmission,
+    details: Details,
 ) -> Result<(), StoreError> {
+    let replace = details == Details::Replace;
     if let Some(contact) = &submission.contact {
-        diesel::delete(contacts::table.find(customer_id)).execute(conn)?;
+        if replace {
+            diesel::delete(contacts::table.find(customer_id)).execute(conn)?;
+        }
         diesel::insert_into(contacts::table)
             .values((
                 contacts::customer_id.eq(customer_id),
@@ -429,7 +440,9 @@ fn write_details(
             .execute(conn)?;
     }
     if let Some(address) = &submission.address {
-        diesel::delete(addresses::table.find(customer_id)).execute(conn)?;
+        if replace {
+            diesel::delete(addresses::table.find(customer_id)).execute(conn)?;
+        }
         diesel::insert_into(addresses::table)
             .values((
                 addresses::customer_id.eq(customer_id),
