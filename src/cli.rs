@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `app-keys`, and
+//! The command line: `serve` (the default), `migrate`, `app-keys`,
+//! `operators`, and
 //! printers of the generated documents.
 
 use std::path::PathBuf;
@@ -8,11 +9,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::app_key::IssuedKey;
+use crate::domain::identity::EmailAddress;
+use crate::domain::operator::Role;
+use crate::domain::password;
 use crate::domain::result_code;
 use crate::http::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use crate::http::openapi;
 use crate::startup::{open_store, Application};
 use crate::store::applications::{self, CreateApplicationError};
+use crate::store::operators::{self as operator_store, CreateOperatorError};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -42,6 +47,9 @@ pub enum Command {
     /// Manage the BSS applications allowed to call the contract.
     #[command(subcommand)]
     AppKeys(AppKeysCommand),
+    /// Manage the people who sign in to the operator API and console.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
     /// Print the table of result codes (as committed in docs/result-codes.md).
@@ -62,6 +70,19 @@ pub enum AppKeysCommand {
     Revoke {
         /// The application id or name.
         id_or_name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator. The password is read from standard input (one
+    /// line), or prompted for without echo on a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// super_admin (Super Admin/Operator), admin or mail_admin.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -90,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::AppKeys(command) => app_keys(settings, command).await,
+        Command::Operators(command) => operators(settings, command).await,
         Command::Openapi | Command::ResultCodes => unreachable!("handled above"),
     }
 }
@@ -162,4 +184,46 @@ async fn app_keys(settings: Settings, command: AppKeysCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+async fn operators(settings: Settings, command: OperatorsCommand) -> anyhow::Result<()> {
+    let OperatorsCommand::Create { email, role } = command;
+    let email = EmailAddress::parse(&email)
+        .map_err(|_| anyhow::anyhow!("{email:?} is not an email address"))?
+        .into_inner()
+        .to_lowercase();
+    let role = Role::parse(&role).ok_or_else(|| {
+        anyhow::anyhow!("unknown role {role:?}: use super_admin, admin or mail_admin")
+    })?;
+    let password = read_password()?;
+    password::check_strength(&password).map_err(|weak| anyhow::anyhow!("{weak}"))?;
+    let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    let store = open_store(&settings)
+        .await
+        .context("opening the database")?;
+    let created =
+        store.run_blocking(
+            |conn| match operator_store::create(conn, &email, &hash, role) {
+                Ok(row) => Ok(Ok(row)),
+                Err(CreateOperatorError::EmailTaken(email)) => Ok(Err(email)),
+                Err(CreateOperatorError::Store(e)) => Err(e),
+            },
+        )?;
+    let row = created
+        .map_err(|email| anyhow::anyhow!("an operator with email {email} exists already"))?;
+    println!("Operator {} created with role {}.", row.email, role.label());
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == second, "the passwords differ");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -37,6 +37,114 @@ pub struct Settings {
     pub database_timeout_ms: u64,
     /// How long application keys and sync options are cached.
     pub cache_ttl_ms: u64,
+    /// The address customers and operators reach this service at, used in
+    /// activation links; `http://<listen address>` when absent.
+    pub public_url: Option<String>,
+    /// The operator, as email merge fields show it.
+    pub operator: OperatorProfile,
+    pub mail: MailSettings,
+    /// How long an operator session lasts, in seconds.
+    pub operator_session_secs: u64,
+}
+
+/// Who runs this Mailroom, for the `Operator.*` merge fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperatorProfile {
+    pub name: String,
+    pub support_email: String,
+    pub portal_url: String,
+}
+
+impl Default for OperatorProfile {
+    fn default() -> Self {
+        Self {
+            name: "Mailroom".into(),
+            support_email: "support@example.com".into(),
+            portal_url: "https://mail.example.com".into(),
+        }
+    }
+}
+
+/// Outgoing mail: the transport and the outbox worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `From` of every mail, e.g. `Example Mail <support@example.com>`.
+    pub from: String,
+    /// SMTP server; without one, mail is written as .eml files to `eml_dir`.
+    pub smtp: Option<SmtpSettings>,
+    pub eml_dir: PathBuf,
+    /// Whether this instance delivers the outbox (several may).
+    pub deliver: bool,
+    /// How often the worker looks for due mail when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// First retry delay; doubled after each failed attempt up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts before a mail is marked failed (an operator may retry it).
+    pub max_attempts: i32,
+    /// Longest a single delivery may take before it counts as failed.
+    pub send_timeout_ms: u64,
+    /// How long activation links stay valid, in seconds (72 h).
+    pub activation_ttl_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            from: "Mailroom <mailroom@localhost>".into(),
+            smtp: None,
+            eml_dir: PathBuf::from("data/outbox"),
+            deliver: true,
+            poll_interval_ms: 5_000,
+            retry_base_ms: 10_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 12,
+            send_timeout_ms: 30_000,
+            activation_ttl_secs: 72 * 3600,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+/// Written by hand so the password never reaches a log line.
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same host).
+    None,
+    /// STARTTLS upgrade, required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
 }
 
 impl Default for Settings {
@@ -52,6 +160,10 @@ impl Default for Settings {
             pool_size: 16,
             database_timeout_ms: 5_000,
             cache_ttl_ms: 10_000,
+            public_url: None,
+            operator: OperatorProfile::default(),
+            mail: MailSettings::default(),
+            operator_session_secs: 12 * 3600,
         }
     }
 }
@@ -95,7 +207,7 @@ impl Settings {
         };
         let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("MAILROOM_"))
+            .merge(Env::prefixed("MAILROOM_").split("__"))
             .extract()
             .map_err(Box::new)?;
         settings.validated()
@@ -129,6 +241,14 @@ impl Settings {
 
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ttl_ms)
+    }
+
+    /// The base URL of links in mail, given the port actually bound.
+    pub fn public_url_for(&self, port: u16) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}:{port}", self.listen.ip()),
+        }
     }
 }
 

@@ -9,15 +9,25 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
 use crate::config::Settings;
+use crate::http::activation::{self, ActivationPages};
 use crate::http::auth::ApplicationKeys;
 use crate::http::body::BodyLimit;
+use crate::http::operator::{self, OperatorState};
 use crate::http::service_manager::{self, ContractState};
 use crate::http::{health, lower_contract_path, openapi};
-use crate::jobs::audit_writer;
-use crate::store::applications;
+use crate::jobs::{audit_writer, outbox_worker};
+use crate::notify::mailer::{Mailer, MailerError};
+use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
+use crate::notify::{Notifier, NotifierSettings, ACTIVATION_PATH};
 use crate::store::connection::UnsupportedDatabaseUrl;
 use crate::store::sync_options::CatalogCache;
+use crate::store::{applications, templates};
 use crate::store::{DbTarget, Store, StoreError};
 use crate::telemetry::RequestSpan;
 
@@ -29,6 +39,8 @@ pub enum StartupError {
     Database(#[from] StoreError),
     #[error("cannot listen on the configured address")]
     Listen(#[from] std::io::Error),
+    #[error("cannot set up mail delivery")]
+    Mail(#[from] MailerError),
 }
 
 /// The id and key of the application created on the very first start.
@@ -42,6 +54,7 @@ pub struct Application {
     port: u16,
     server: Server,
     audit_writer: JoinHandle<()>,
+    outbox_worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     initial_credentials: Option<InitialCredentials>,
     store: Store,
 }
@@ -77,17 +90,71 @@ impl Application {
                     key: issued.key,
                 });
 
+        store
+            .run(|conn| templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions()))
+            .await?;
+
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let (audit_sink, audit_writer) = audit_writer::start(store.clone());
 
+        let catalog = Arc::new(CatalogCache::new(store.clone(), settings.cache_ttl()));
+        let notifier = Arc::new(Notifier::new(
+            store.clone(),
+            Arc::clone(&catalog),
+            NotifierSettings {
+                mode: settings.notification_mode,
+                operator: settings.operator.clone(),
+                public_url: settings.public_url_for(port),
+                activation_ttl: chrono::Duration::seconds(
+                    settings.mail.activation_ttl_secs.min(i64::MAX as u64) as i64,
+                ),
+            },
+        ));
+        let mail_queued = Arc::new(Notify::new());
+        let outbox_worker = if settings.mail.deliver {
+            let mailer = Mailer::from_settings(&settings.mail)?;
+            let mail = &settings.mail;
+            let send_timeout = Duration::from_millis(mail.send_timeout_ms);
+            let (stop, stopped) = watch::channel(false);
+            let handle = outbox_worker::start(
+                store.clone(),
+                Arc::clone(&notifier),
+                mailer,
+                outbox_worker::WorkerSettings {
+                    from: mail.from.clone(),
+                    poll_interval: Duration::from_millis(mail.poll_interval_ms.max(10)),
+                    retry_base: Duration::from_millis(mail.retry_base_ms),
+                    retry_max: Duration::from_millis(mail.retry_max_ms),
+                    max_attempts: mail.max_attempts.max(1),
+                    lease: send_timeout * 4 + Duration::from_secs(60),
+                },
+                Arc::clone(&mail_queued),
+                stopped,
+            );
+            Some((stop, handle))
+        } else {
+            None
+        };
+
         let prefix = settings.route_prefix.clone();
         let contract = web::Data::new(ContractState {
             store: store.clone(),
-            catalog: CatalogCache::new(store.clone(), settings.cache_ttl()),
+            catalog,
             notification_mode: settings.notification_mode,
             route_prefix: prefix.clone(),
+            mail_queued: Arc::clone(&mail_queued),
         });
+        let operator_state = web::Data::new(OperatorState {
+            store: store.clone(),
+            notifier,
+            mail_queued,
+            session_ttl: chrono::Duration::seconds(settings.operator_session_secs as i64),
+        });
+        let activation_pages = web::Data::new(ActivationPages::new(
+            store.clone(),
+            settings.operator.clone(),
+        ));
         let keys = web::Data::new(ApplicationKeys::new(store.clone(), settings.cache_ttl()));
         let audit_sink = web::Data::new(audit_sink);
         let store_data = web::Data::new(store.clone());
@@ -108,6 +175,8 @@ impl Application {
                 .app_data(audit_sink.clone())
                 .app_data(store_data.clone())
                 .app_data(body_limit)
+                .app_data(operator_state.clone())
+                .app_data(activation_pages.clone())
                 .route("/healthz", web::get().to(health::live))
                 .route("/readyz", web::get().to(health::ready))
                 .route("/", web::get().to(landing))
@@ -115,6 +184,15 @@ impl Application {
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", document.clone()),
                 )
+                .route(
+                    &format!("{ACTIVATION_PATH}{{token}}"),
+                    web::get().to(activation::show),
+                )
+                .route(
+                    &format!("{ACTIVATION_PATH}{{token}}"),
+                    web::post().to(activation::submit),
+                )
+                .configure(operator::configure)
                 .configure(|cfg| service_manager::configure(cfg, &contract_prefix))
         })
         .listen(listener)?;
@@ -132,6 +210,7 @@ impl Application {
             port,
             server: server.run(),
             audit_writer,
+            outbox_worker,
             initial_credentials,
             store,
         })
@@ -155,9 +234,16 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, then lets the audit writer drain its queue.
+    /// Serves until stopped, then lets the outbox worker finish the mail in
+    /// hand and the audit writer drain its queue.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
+        if let Some((stop, handle)) = self.outbox_worker {
+            let _ = stop.send(true);
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "the outbox worker failed");
+            }
+        }
         if let Err(error) = self.audit_writer.await {
             tracing::error!(%error, "the audit writer failed");
         }

@@ -58,3 +58,15 @@ impl RootSpanBuilder for RequestSpan {
         // the audit middleware); a second generic line would only repeat them.
     }
 }
+
+/// "outer: inner: innermost", for logs and stored failure reasons.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}

@@ -4,8 +4,10 @@
 pub mod app_key;
 pub mod customer;
 pub mod identity;
+pub mod operator;
 pub mod password;
 pub mod result_code;
 pub mod sync_options;
+pub mod token;
 
 pub use result_code::{Rejection, ResultCode};

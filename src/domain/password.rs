@@ -71,3 +71,62 @@ mod tests {
         assert!(!verify("wrong", &stored));
     }
 }
+
+/// Shortest password a person may choose.
+pub const MIN_CHOSEN_LENGTH: usize = 10;
+
+/// Why a chosen password is refused, written for the person choosing it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WeakPassword(pub String);
+
+/// The minimum strength of a password a customer or operator chooses: at
+/// least 10 characters, not one kind of character only, not all the same.
+pub fn check_strength(password: &str) -> Result<(), WeakPassword> {
+    let length = password.chars().count();
+    if length < MIN_CHOSEN_LENGTH {
+        return Err(WeakPassword(format!(
+            "Choose a password of at least {MIN_CHOSEN_LENGTH} characters (this one has {length})."
+        )));
+    }
+    if length > 1024 {
+        return Err(WeakPassword(
+            "Choose a password of at most 1024 characters.".into(),
+        ));
+    }
+    let kinds = [
+        password.chars().any(char::is_lowercase),
+        password.chars().any(char::is_uppercase),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    let mut distinct: Vec<char> = password.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if kinds.iter().filter(|&&k| k).count() < 2 || distinct.len() < 4 {
+        return Err(WeakPassword(
+            "Mix at least two of: lower-case letters, capitals, digits and symbols.".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod strength_tests {
+    use super::*;
+
+    #[test]
+    fn weak_passwords_are_refused_with_a_reason() {
+        assert!(check_strength("short1A")
+            .unwrap_err()
+            .0
+            .contains("10 characters"));
+        assert!(check_strength("abcdefghijkl")
+            .unwrap_err()
+            .0
+            .contains("Mix"));
+        assert!(check_strength("aaaaaaaaa1").is_err());
+        assert!(check_strength("correct horse 7").is_ok());
+        assert!(check_strength(&generate()).is_ok());
+    }
+}

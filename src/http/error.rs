@@ -2,9 +2,6 @@
 //! a negative code. Unexpected failures answer an opaque 500 and log their
 //! cause chain.
 
-use std::error::Error as StdError;
-use std::fmt::Write as _;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -33,16 +30,7 @@ impl From<Rejection> for ApiError {
     }
 }
 
-/// "outer: inner: innermost", for logs.
-pub fn error_chain(error: &dyn StdError) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(chain, ": {cause}");
-        source = cause.source();
-    }
-    chain
-}
+pub use crate::telemetry::error_chain;
 
 impl ApiError {
     fn envelope(&self) -> ResultEnvelope {

@@ -1,5 +1,6 @@
 //! The HTTP edge: extractors, authentication, wire types, error mapping.
 
+pub mod activation;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -7,6 +8,7 @@ pub mod bss_json;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod operator;
 pub mod service_manager;
 
 use actix_web::dev::ServiceRequest;

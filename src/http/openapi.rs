@@ -1,12 +1,16 @@
 //! The OpenAPI document, generated from the handlers and wire types.
 
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::health;
+use super::operator::error::ErrorBody;
+use super::operator::{outbox, session, templates};
 use super::service_manager::{accounts, wire};
+use crate::domain::operator::Role;
 use crate::domain::sync_options::{DataType, OptionKind, PredefinedValue};
+use crate::notify::template::{MergeField, RenderedMessage, TemplatePart, TemplateProblem};
 
 /// The route prefix the committed document is written with.
 pub const DOCUMENTED_PREFIX: &str = "/api/";
@@ -30,6 +34,18 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         accounts::delete,
         health::live,
         health::ready,
+        session::sign_in,
+        session::sign_out,
+        session::me,
+        templates::list,
+        templates::get,
+        templates::update,
+        templates::revisions,
+        templates::restore,
+        templates::preview,
+        templates::test_mail,
+        outbox::list,
+        outbox::retry,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -44,11 +60,30 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         OptionKind,
         DataType,
         health::Health,
+        session::SignInRequest,
+        session::SessionCreated,
+        session::OperatorView,
+        Role,
+        ErrorBody,
+        templates::TemplateSummary,
+        templates::TemplateRevision,
+        templates::TemplateDetail,
+        templates::TemplateUpdate,
+        templates::RestoreRequest,
+        templates::PreviewRequest,
+        templates::TestMailRequest,
+        templates::TestMailQueued,
+        MergeField,
+        RenderedMessage,
+        TemplateProblem,
+        TemplatePart,
+        outbox::OutboxMail,
     )),
     modifiers(&ContractSecurity),
     tags(
         (name = "Accounts", description = "Create, find and delete the operator's customers (interworks.cloud service-manager contract)."),
         (name = "Health", description = "Liveness and readiness probes."),
+        (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates, retries mail), mail_admin (reads and previews)."),
     )
 )]
 pub struct ApiDoc;
@@ -71,6 +106,15 @@ impl Modify for ContractSecurity {
                 API_KEY_HEADER,
                 "The application's key, as issued or base64-encoded.",
             ))),
+        );
+        components.add_security_scheme(
+            "OperatorSession",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token from POST /operator/api/sessions."))
+                    .build(),
+            ),
         );
     }
 }

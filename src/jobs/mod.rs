@@ -1,3 +1,4 @@
 //! Background work.
 
 pub mod audit_writer;
+pub mod outbox_worker;

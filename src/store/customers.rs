@@ -6,6 +6,7 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::connection::{write_transaction, DbConnection};
+use super::outbox;
 use super::schema::{addresses, contacts, customer_identities, customer_sync_options, customers};
 use super::StoreError;
 use crate::domain::customer::{account_extra_info, AccountSubmission, CustomerStatus, ExternalId};
@@ -52,6 +53,9 @@ pub struct CreationSecrets {
     pub external_id: ExternalId,
     /// The generated password and its argon2 hash (BSS notification mode).
     pub password: Option<(String, String)>,
+    /// The template of the mail Mailroom queues for the new customer, in the
+    /// transaction that creates it (Mailroom notification mode).
+    pub welcome_mail: Option<&'static str>,
 }
 
 /// What Synchronize did.
@@ -61,6 +65,8 @@ pub enum SyncOutcome {
         external_id: String,
         account_extra_info: BTreeMap<String, String>,
         generated_password: Option<String>,
+        /// Whether a mail was queued for it.
+        mail_queued: bool,
     },
     /// The account was known (a retry, a later update, a lost race): same
     /// ExternalID, nothing created.
@@ -199,10 +205,14 @@ fn apply(
             let customer_id =
                 insert_customer(conn, application_id, submission, secrets, &info, now)?;
             write_details(conn, customer_id, submission, Details::New)?;
+            if let Some(template) = secrets.welcome_mail {
+                outbox::queue_for_customer(conn, template, customer_id, now)?;
+            }
             Ok(Applied::Done(SyncOutcome::Created {
                 external_id: secrets.external_id.as_str().to_owned(),
                 account_extra_info: info,
                 generated_password: secrets.password.as_ref().map(|(plain, _)| plain.clone()),
+                mail_queued: secrets.welcome_mail.is_some(),
             }))
         }
     }
@@ -633,6 +643,15 @@ pub struct CustomerRow {
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
     pub deleted_by: Option<String>,
+    pub activated_at: Option<NaiveDateTime>,
+}
+
+impl CustomerRow {
+    pub fn extra_info(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        serde_json::from_str(&self.account_extra_info).map_err(|e| {
+            StoreError::Corrupt(format!("account_extra_info of {}: {e}", self.external_id))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -675,14 +694,30 @@ pub fn load_details(
     conn: &mut DbConnection,
     external_id: &str,
 ) -> Result<Option<CustomerDetails>, StoreError> {
-    let Some(customer) = customers::table
+    let customer = customers::table
         .filter(customers::external_id.eq(external_id))
         .select(CustomerRow::as_select())
         .first(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
+        .optional()?;
+    customer.map(|c| with_details(conn, c)).transpose()
+}
+
+pub fn load_details_by_id(
+    conn: &mut DbConnection,
+    id: i64,
+) -> Result<Option<CustomerDetails>, StoreError> {
+    let customer = customers::table
+        .find(id)
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?;
+    customer.map(|c| with_details(conn, c)).transpose()
+}
+
+fn with_details(
+    conn: &mut DbConnection,
+    customer: CustomerRow,
+) -> Result<CustomerDetails, StoreError> {
     let contact = contacts::table
         .find(customer.id)
         .select(ContactRow::as_select())
@@ -701,12 +736,12 @@ pub fn load_details(
             customer_sync_options::value,
         ))
         .load(conn)?;
-    Ok(Some(CustomerDetails {
+    Ok(CustomerDetails {
         customer,
         contact,
         address,
         options,
-    }))
+    })
 }
 
 /// Sets a customer's status (suspension and restore are operator actions).

@@ -3,13 +3,17 @@
 //! Diesel is synchronous, so every unit of work runs on the blocking thread
 //! pool through [`Store::run`], with a pooled connection.
 
+pub mod activation;
 pub mod applications;
 pub mod audit;
 pub mod connection;
 pub mod customers;
 pub mod migrations;
+pub mod operators;
+pub mod outbox;
 pub mod schema;
 pub mod sync_options;
+pub mod templates;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::RunQueryDsl;

@@ -38,6 +38,7 @@ diesel::table! {
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
+        activated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -118,11 +119,88 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    operators (id) {
+        id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operator_sessions (token_hash) {
+        token_hash -> Text,
+        operator_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    email_templates (name) {
+        name -> Text,
+        current_revision -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    email_template_revisions (template_name, revision) {
+        template_name -> Text,
+        revision -> Integer,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        restored_from -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        dedupe_key -> Text,
+        template_name -> Text,
+        customer_id -> Nullable<BigInt>,
+        recipient -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    activation_tokens (token_hash) {
+        token_hash -> Text,
+        customer_id -> BigInt,
+        outbox_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
 diesel::joinable!(customer_sync_options -> customers (customer_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
+diesel::joinable!(operator_sessions -> operators (operator_id));
+diesel::joinable!(email_template_revisions -> email_templates (template_name));
+diesel::joinable!(outbox -> customers (customer_id));
+diesel::joinable!(activation_tokens -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -133,4 +211,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_sync_options,
     customer_identities,
     audit_log,
+    operators,
+    operator_sessions,
+    email_templates,
+    email_template_revisions,
+    outbox,
+    activation_tokens,
 );

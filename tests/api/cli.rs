@@ -31,7 +31,14 @@ fn run(command: &mut Command) -> (bool, String, String) {
 fn help_lists_the_commands() {
     let (ok, stdout, _) = run(Command::new(BINARY).arg("--help"));
     assert!(ok);
-    for command in ["serve", "migrate", "app-keys", "openapi", "result-codes"] {
+    for command in [
+        "serve",
+        "migrate",
+        "app-keys",
+        "operators",
+        "openapi",
+        "result-codes",
+    ] {
         assert!(stdout.contains(command), "{command} in {stdout}");
     }
     let (ok, stdout, _) = run(Command::new(BINARY).args(["app-keys", "--help"]));
@@ -210,4 +217,69 @@ fn first_start_prints_a_working_key_that_never_reaches_the_log() {
         .expect("the call is logged");
     assert_eq!(audited["span"]["track_id"], "cli-track-7");
     assert_eq!(audited["span"]["tenant"], "default");
+}
+
+/// Runs `mailroom operators create` with `password` on standard input.
+fn create_operator(
+    dir: &tempfile::TempDir,
+    email: &str,
+    role: &str,
+    password: &str,
+) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = mailroom(dir)
+        .args(["operators", "create", "--email", email, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn operators_are_created_from_the_command_line_and_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "Harbour lights 7";
+    let (ok, stdout, stderr) = create_operator(&dir, "Ops@Example.com", "Super Admin", password);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("ops@example.com") && stdout.contains("Super Admin"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = create_operator(&dir, "ops@example.com", "admin", password);
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+    let (ok, _, stderr) = create_operator(&dir, "weak@example.com", "admin", "short");
+    assert!(!ok && stderr.contains("at least 10 characters"), "{stderr}");
+    let (ok, _, stderr) = create_operator(&dir, "role@example.com", "owner", password);
+    assert!(!ok && stderr.contains("unknown role"), "{stderr}");
+
+    let served = Served::start(&dir);
+    let port = served.wait_for_port();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let signed_in = runtime
+        .block_on(
+            reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/operator/api/sessions"))
+                .json(&json!({"email": "OPS@example.com", "password": password}))
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(signed_in.status(), 201);
+    let body: Value = runtime.block_on(signed_in.json()).unwrap();
+    assert_eq!(body["operator"]["role"], "super_admin");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (_, stderr) = served.stop();
+    assert!(!stderr.contains(password), "the password is never logged");
+    assert!(
+        !stderr.contains(&token),
+        "the session token is never logged"
+    );
 }

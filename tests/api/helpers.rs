@@ -126,9 +126,11 @@ pub struct TestApp {
     pub api_key: String,
     pub store: Store,
     database_url: String,
+    /// Where mail goes as .eml files when no SMTP server is configured.
+    pub mail_dir: std::sync::Arc<tempfile::TempDir>,
     handle: ServerHandle,
     // Dropped last: the server stops before its database goes.
-    _database: TestDatabase,
+    database: std::sync::Arc<TestDatabase>,
 }
 
 /// A response: status and JSON body (`Null` when the body is not JSON).
@@ -177,10 +179,43 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
-/// Starts an app whose settings `customize` may change.
+/// Starts an app whose settings `customize` may change. Mail goes to a
+/// folder of the test's own unless `customize` sets an SMTP server.
 pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = std::sync::Arc::new(TestDatabase::create(backend));
+    start_app(database, None, customize).await
+}
+
+/// Starts another instance over the database of `first` (as several
+/// instances share one PostgreSQL), with the first one's credentials.
+pub async fn spawn_instance_of(first: &TestApp, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let credentials = Credentials {
+        app_id: first.app_id.clone(),
+        key: first.api_key.clone(),
+    };
+    start_app(
+        std::sync::Arc::clone(&first.database),
+        Some(credentials),
+        customize,
+    )
+    .await
+}
+
+/// Settings that make mail delivery quick to observe in tests.
+pub fn quick_mail(settings: &mut Settings) {
+    settings.mail.poll_interval_ms = 100;
+    settings.mail.retry_base_ms = 300;
+    settings.mail.retry_max_ms = 1_000;
+    settings.mail.send_timeout_ms = 2_000;
+}
+
+async fn start_app(
+    database: std::sync::Arc<TestDatabase>,
+    credentials: Option<Credentials>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
     init_test_logging();
-    let database = TestDatabase::create(backend);
+    let mail_dir = std::sync::Arc::new(tempfile::tempdir().expect("a mail folder"));
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: database.url(),
@@ -188,16 +223,27 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settin
         pool_size: 8,
         ..Settings::default()
     };
+    settings.mail.eml_dir = mail_dir.path().to_path_buf();
+    quick_mail(&mut settings);
     customize(&mut settings);
     let settings = settings.validated().expect("valid test settings");
     let database_url = settings.database_url.clone();
     let application = Application::build(settings)
         .await
         .expect("the application starts");
-    let credentials = application
-        .initial_credentials()
-        .cloned()
-        .expect("a new database gets a first application");
+    let credentials = match credentials {
+        Some(given) => given,
+        None => {
+            let initial = application
+                .initial_credentials()
+                .cloned()
+                .expect("a new database gets a first application");
+            Credentials {
+                app_id: initial.app_id,
+                key: initial.key,
+            }
+        }
+    };
     let address = format!("http://127.0.0.1:{}", application.port());
     let store = application.store().clone();
     let handle = application.handle();
@@ -209,8 +255,17 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settin
         api_key: credentials.key,
         store,
         database_url,
+        mail_dir,
         handle,
-        _database: database,
+        database,
+    }
+}
+
+impl TestApp {
+    /// Stops the server and waits until it has stopped (its outbox worker
+    /// included), as a process that exits.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
     }
 }
 
@@ -352,4 +407,84 @@ pub fn account(id: &str, domain: &str) -> Value {
         "ContactDetails": {"ID": format!("c{id}"), "FirstName": "Pat", "LastName": "Jones", "Email": format!("pat@{domain}")},
         "ExtraDetails": {}
     })
+}
+
+/// The password test operators get.
+pub const OPERATOR_PASSWORD: &str = "Operator pass 1";
+
+impl TestApp {
+    /// Creates an operator directly in the store (as `mailroom operators
+    /// create` does) and signs it in over HTTP; returns its bearer token.
+    pub async fn sign_in_as(&self, role: mailroom::domain::operator::Role) -> String {
+        let email = format!(
+            "{}-{}@ops.example",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let hash = mailroom::domain::password::hash(OPERATOR_PASSWORD).expect("hash");
+        let stored = email.clone();
+        self.store
+            .run(move |conn| {
+                mailroom::store::operators::create(conn, &stored, &hash, role)
+                    .map_err(|e| mailroom::store::StoreError::Corrupt(e.to_string()))
+            })
+            .await
+            .expect("create an operator");
+        let answer = Self::send(
+            self.client
+                .post(self.url("/operator/api/sessions"))
+                .json(&json!({"email": email, "password": OPERATOR_PASSWORD})),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// A call to the operator API with a bearer token.
+    pub async fn operator_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, self.url(&format!("/operator/api{path}")))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Self::send(request).await
+    }
+
+    /// Every outbox row, newest first, straight from the store.
+    pub async fn outbox_rows(&self) -> Vec<mailroom::store::outbox::OutboxRow> {
+        self.with_store(|conn| mailroom::store::outbox::list(conn, None, None, 1000))
+            .await
+            .into_iter()
+            .map(|entry| entry.row)
+            .collect()
+    }
+
+    /// Waits until the outbox satisfies `done`, up to `timeout`.
+    pub async fn wait_for_outbox(
+        &self,
+        timeout: std::time::Duration,
+        what: &str,
+        done: impl Fn(&[mailroom::store::outbox::OutboxRow]) -> bool,
+    ) -> Vec<mailroom::store::outbox::OutboxRow> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let rows = self.outbox_rows().await;
+            if done(&rows) {
+                return rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "outbox never reached: {what}; it holds {rows:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }

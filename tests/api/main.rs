@@ -9,4 +9,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod documents;
+mod notifications;
+mod operator_api;
 mod outages;
+mod smtp;

@@ -12,6 +12,7 @@ use crate::http::auth::Caller;
 use crate::http::body::ContractJson;
 use crate::http::error::ApiError;
 use crate::http::{answer, answer_json, OriginalPath};
+use crate::notify::template::ACCESS_INSTRUCTIONS;
 use crate::store::customers::{self, CreationSecrets, DeleteOutcome, ExistsLookup, SyncOutcome};
 
 /// Declares the sync options the BSS asks of a customer.
@@ -118,7 +119,11 @@ pub async fn synchronize(
             external_id,
             account_extra_info,
             generated_password,
+            mail_queued,
         } => {
+            if mail_queued {
+                state.mail_queued.notify_one();
+            }
             let mut envelope = ResultEnvelope::new(ResultCode::Success, "Customer created.")
                 .with_result(external_id);
             envelope.account_extra_info = Some(account_extra_info);
@@ -162,6 +167,7 @@ fn creation_secrets(mode: NotificationMode) -> CreationSecrets {
     CreationSecrets {
         external_id: ExternalId::generate(),
         password,
+        welcome_mail: (mode == NotificationMode::Mailroom).then_some(ACCESS_INSTRUCTIONS),
     }
 }
 

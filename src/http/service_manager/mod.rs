@@ -13,10 +13,12 @@ use crate::store::Store;
 /// What the contract handlers share.
 pub struct ContractState {
     pub store: Store,
-    pub catalog: CatalogCache,
+    pub catalog: std::sync::Arc<CatalogCache>,
     pub notification_mode: NotificationMode,
     /// The route prefix in lower case, with leading and trailing slash.
     pub route_prefix: String,
+    /// Wakes this instance's outbox worker when Synchronize queued mail.
+    pub mail_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The contract actions Mailroom implements, as the contract spells them.

@@ -1,0 +1,108 @@
+//! Operators of this Mailroom and what each role may do. The operator API
+//! and the console ask [`Role::allows`]: one policy for both.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Roles as the PSA platforms of seed 000 name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads customers and the outbox, previews templates.
+    MailAdmin,
+    /// Manages customers, templates and sync options.
+    Admin,
+    /// Super Admin / Operator: everything, application keys and integrations too.
+    SuperAdmin,
+}
+
+/// Something an operator may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    ReadTemplates,
+    PreviewTemplates,
+    EditTemplates,
+    SendTestMail,
+    ReadOutbox,
+    RetryMail,
+    ReadCustomers,
+    ManageCustomers,
+    ManageSyncOptions,
+    ManageApplicationKeys,
+    ManageIntegrations,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::SuperAdmin, Role::Admin, Role::MailAdmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SuperAdmin => "super_admin",
+            Self::Admin => "admin",
+            Self::MailAdmin => "mail_admin",
+        }
+    }
+
+    /// Accepts `super_admin`, `super-admin`, `Super Admin`, `operator` (the
+    /// seed's other name for it), `admin`, `mail_admin`, ...
+    pub fn parse(text: &str) -> Option<Self> {
+        let key: String = text
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match key.as_str() {
+            "superadmin" | "operator" | "superadminoperator" => Some(Self::SuperAdmin),
+            "admin" => Some(Self::Admin),
+            "mailadmin" => Some(Self::MailAdmin),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SuperAdmin => "Super Admin",
+            Self::Admin => "Admin",
+            Self::MailAdmin => "Mail Admin",
+        }
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        let least = match permission {
+            ReadTemplates | PreviewTemplates | ReadOutbox | ReadCustomers => Role::MailAdmin,
+            EditTemplates | SendTestMail | RetryMail | ManageCustomers | ManageSyncOptions => {
+                Role::Admin
+            }
+            ManageApplicationKeys | ManageIntegrations => Role::SuperAdmin,
+        };
+        self >= least
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_from_the_seed_names() {
+        assert_eq!(Role::parse("Super Admin"), Some(Role::SuperAdmin));
+        assert_eq!(Role::parse("operator"), Some(Role::SuperAdmin));
+        assert_eq!(Role::parse("mail-admin"), Some(Role::MailAdmin));
+        assert_eq!(Role::parse("ADMIN"), Some(Role::Admin));
+        assert_eq!(Role::parse("root"), None);
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn each_role_has_its_rights_and_no_more() {
+        assert!(Role::MailAdmin.allows(Permission::PreviewTemplates));
+        assert!(!Role::MailAdmin.allows(Permission::EditTemplates));
+        assert!(Role::Admin.allows(Permission::EditTemplates));
+        assert!(!Role::Admin.allows(Permission::ManageApplicationKeys));
+        assert!(Role::SuperAdmin.allows(Permission::ManageApplicationKeys));
+    }
+}

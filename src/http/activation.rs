@@ -1,0 +1,252 @@
+//! The page behind the activation link of the access-instructions mail:
+//! a new customer chooses its password there, once.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use handlebars::Handlebars;
+use serde::{Deserialize, Serialize};
+
+use crate::config::OperatorProfile;
+use crate::domain::password::{self, MIN_CHOSEN_LENGTH};
+use crate::domain::token::hash_token;
+use crate::store::activation::{self, TokenState};
+use crate::store::Store;
+use crate::telemetry::error_chain;
+
+const PAGE: &str = "activate";
+
+/// What the activation pages need.
+pub struct ActivationPages {
+    store: Store,
+    operator: OperatorProfile,
+    pages: Handlebars<'static>,
+}
+
+impl ActivationPages {
+    pub fn new(store: Store, operator: OperatorProfile) -> Self {
+        let mut pages = Handlebars::new();
+        pages.set_strict_mode(true);
+        pages
+            .register_template_string(PAGE, include_str!("../../templates/pages/activate.hbs"))
+            .expect("the activation page template compiles");
+        Self {
+            store,
+            operator,
+            pages,
+        }
+    }
+
+    fn page(&self, status: StatusCode, view: PageView) -> HttpResponse {
+        let context = PageContext {
+            view,
+            operator_name: &self.operator.name,
+            support_email: &self.operator.support_email,
+            min_length: MIN_CHOSEN_LENGTH,
+        };
+        match self.pages.render(PAGE, &context) {
+            Ok(html) => HttpResponse::build(status)
+                .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+                // The token is in the URL: keep it out of caches and referrers.
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::REFERRER_POLICY, "no-referrer"))
+                .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+                .insert_header((
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+                ))
+                .body(html),
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "activation page failed to render");
+                HttpResponse::InternalServerError().body("The page could not be shown.")
+            }
+        }
+    }
+
+    /// The page for a token that cannot be used, or `None` when it can.
+    fn refusal(&self, state: &TokenState) -> Option<HttpResponse> {
+        let (status, heading, message) = match state {
+            TokenState::Valid { .. } => return None,
+            TokenState::Unknown => (
+                StatusCode::NOT_FOUND,
+                "This link is not valid",
+                "Check that you opened the whole link from your email. If it still does not work, ask us for a new one.",
+            ),
+            TokenState::Used => (
+                StatusCode::GONE,
+                "This link was used already",
+                "Your password is set. Each activation link works once; if you forgot your password, ask us to reset it.",
+            ),
+            TokenState::Expired => (
+                StatusCode::GONE,
+                "This link has expired",
+                "Activation links are valid for a limited time. Ask us for a new one.",
+            ),
+            TokenState::CustomerInactive => (
+                StatusCode::GONE,
+                "This account is not active",
+                "The account this link belongs to is suspended or closed. Contact us if you think this is a mistake.",
+            ),
+        };
+        Some(self.page(
+            status,
+            PageView {
+                title: heading.into(),
+                heading: heading.into(),
+                message: Some(message.into()),
+                ..PageView::default()
+            },
+        ))
+    }
+
+    fn form(&self, status: StatusCode, customer_name: &str, error: Option<String>) -> HttpResponse {
+        self.page(
+            status,
+            PageView {
+                title: "Choose your password".into(),
+                heading: format!("Welcome, {customer_name}"),
+                message: Some("Choose the password for your account.".into()),
+                error,
+                show_form: true,
+            },
+        )
+    }
+
+    fn unavailable(&self) -> HttpResponse {
+        self.page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            PageView {
+                title: "Please try again".into(),
+                heading: "Please try again in a moment".into(),
+                message: Some("We could not reach our database. Nothing was changed.".into()),
+                ..PageView::default()
+            },
+        )
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct PageView {
+    title: String,
+    heading: String,
+    message: Option<String>,
+    error: Option<String>,
+    show_form: bool,
+}
+
+#[derive(Serialize)]
+struct PageContext<'a> {
+    #[serde(flatten)]
+    view: PageView,
+    operator_name: &'a str,
+    support_email: &'a str,
+    min_length: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn token_state(pages: &ActivationPages, token: &str) -> Result<TokenState, HttpResponse> {
+    let hash = hash_token(token);
+    pages
+        .store
+        .run(move |conn| activation::check(conn, &hash))
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = %error_chain(&error), "activation check failed");
+            pages.unavailable()
+        })
+}
+
+/// GET: the form, or why the link cannot be used.
+pub async fn show(pages: web::Data<ActivationPages>, token: web::Path<String>) -> HttpResponse {
+    let state = match token_state(&pages, &token).await {
+        Ok(state) => state,
+        Err(page) => return page,
+    };
+    if let Some(refusal) = pages.refusal(&state) {
+        return refusal;
+    }
+    let TokenState::Valid { customer_name } = state else {
+        unreachable!("refusal covers every other state")
+    };
+    pages.form(StatusCode::OK, &customer_name, None)
+}
+
+/// POST: sets the password and uses up the link.
+pub async fn submit(
+    pages: web::Data<ActivationPages>,
+    token: web::Path<String>,
+    form: Option<web::Form<PasswordForm>>,
+) -> HttpResponse {
+    let state = match token_state(&pages, &token).await {
+        Ok(state) => state,
+        Err(page) => return page,
+    };
+    if let Some(refusal) = pages.refusal(&state) {
+        return refusal;
+    }
+    let TokenState::Valid { customer_name } = state else {
+        unreachable!("refusal covers every other state")
+    };
+    let Some(form) = form.map(web::Form::into_inner) else {
+        return pages.form(
+            StatusCode::BAD_REQUEST,
+            &customer_name,
+            Some("Type your new password in both fields.".into()),
+        );
+    };
+    if form.password != form.confirm {
+        return pages.form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &customer_name,
+            Some("The two passwords differ. Type the same password twice.".into()),
+        );
+    }
+    if let Err(weak) = password::check_strength(&form.password) {
+        return pages.form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &customer_name,
+            Some(weak.0),
+        );
+    }
+    let hashed = match web::block(move || password::hash(&form.password)).await {
+        Ok(Ok(hash)) => hash,
+        _ => {
+            tracing::error!("hashing a chosen password failed");
+            return pages.unavailable();
+        }
+    };
+    let hash = hash_token(&token);
+    let outcome = pages
+        .store
+        .run(move |conn| activation::activate(conn, &hash, &hashed))
+        .await;
+    match outcome {
+        Ok(TokenState::Valid { customer_name }) => {
+            tracing::info!("customer account activated");
+            pages.page(
+                StatusCode::OK,
+                PageView {
+                    title: "Password set".into(),
+                    heading: "Your password is set".into(),
+                    message: Some(format!(
+                        "Thank you, {customer_name}. Your account is active: sign in with your username and the password you just chose."
+                    )),
+                    ..PageView::default()
+                },
+            )
+        }
+        // Another submission of the same link won the race.
+        Ok(other) => pages.refusal(&other).unwrap_or_else(|| pages.unavailable()),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "activation failed");
+            pages.unavailable()
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The operator API's error type: a JSON body with a stable `error` code,
+//! a message for people, and the template problems when there are some.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::operator::Permission;
+use crate::notify::template::{TemplateError, TemplateProblem};
+use crate::notify::NotifyError;
+use crate::store::StoreError;
+use crate::telemetry::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first: send Authorization: Bearer <token> from POST /operator/api/sessions")]
+    Unauthorized,
+    #[error("the email or password is wrong")]
+    WrongCredentials,
+    #[error("your role does not allow this ({0:?})")]
+    Forbidden(Permission),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the template has problems")]
+    InvalidTemplate(Vec<TemplateProblem>),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The body of every operator API error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `too_large`, `invalid_template`, `invalid`,
+    /// `unavailable`, `internal`.
+    pub error: &'static str,
+    pub message: String,
+    /// For `invalid_template`: each problem with its part and line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<TemplateProblem>,
+}
+
+impl OperatorApiError {
+    pub fn from_json_error(error: JsonPayloadError) -> Self {
+        match error {
+            JsonPayloadError::Overflow { limit }
+            | JsonPayloadError::OverflowKnownLength { limit, .. } => Self::TooLarge(format!(
+                "The request body is larger than the limit of {limit} bytes."
+            )),
+            JsonPayloadError::ContentType => {
+                Self::BadRequest("Send the body as JSON (Content-Type: application/json).".into())
+            }
+            other => Self::BadRequest(format!("The body is not valid JSON for this call: {other}")),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized | Self::WrongCredentials => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge(_) => "too_large",
+            Self::InvalidTemplate(_) => "invalid_template",
+            Self::Invalid(_) => "invalid",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for OperatorApiError {
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(Box::new(error))
+        }
+    }
+}
+
+impl From<TemplateError> for OperatorApiError {
+    fn from(error: TemplateError) -> Self {
+        match error {
+            TemplateError::Invalid(problems) => Self::InvalidTemplate(problems),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<NotifyError> for OperatorApiError {
+    fn from(error: NotifyError) -> Self {
+        match error {
+            NotifyError::Store(store) => store.into(),
+            NotifyError::Template { source, .. } => source.into(),
+            NotifyError::NoSuchTemplate(name) => {
+                Self::NotFound(format!("There is no template named {name}."))
+            }
+        }
+    }
+}
+
+impl ResponseError for OperatorApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidTemplate(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %error_chain(cause.as_ref()), "operator API request failed")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %error_chain(cause), "database unavailable")
+            }
+            _ => {}
+        }
+        let problems = match self {
+            Self::InvalidTemplate(problems) => problems.clone(),
+            _ => Vec::new(),
+        };
+        let message = match self {
+            Self::InvalidTemplate(problems) => problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: self.code(),
+            message,
+            problems,
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! The operator API: JSON under `/operator/api/`, for the people who run
+//! this Mailroom (and, later, its console). Operators sign in with email and
+//! password and then send `Authorization: Bearer <token>`.
+
+pub mod error;
+pub mod outbox;
+pub mod session;
+pub mod templates;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use tokio::sync::Notify;
+
+use crate::notify::Notifier;
+use crate::store::Store;
+use error::OperatorApiError;
+
+/// Where the operator API lives.
+pub const OPERATOR_API_PREFIX: &str = "/operator/api";
+
+/// Largest operator API body: room for three template parts at their limit.
+pub const OPERATOR_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the operator handlers share.
+pub struct OperatorState {
+    pub store: Store,
+    pub notifier: Arc<Notifier>,
+    pub mail_queued: Arc<Notify>,
+    pub session_ttl: chrono::Duration,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(OPERATOR_BODY_LIMIT)
+        .error_handler(|error, _| OperatorApiError::from_json_error(error).into());
+    let query = web::QueryConfig::default()
+        .error_handler(|error, _| OperatorApiError::BadRequest(error.to_string()).into());
+    let path = web::PathConfig::default()
+        .error_handler(|error, _| OperatorApiError::BadRequest(error.to_string()).into());
+    cfg.service(
+        web::scope(OPERATOR_API_PREFIX)
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .route("/sessions", web::post().to(session::sign_in))
+            .route("/sessions/current", web::delete().to(session::sign_out))
+            .route("/me", web::get().to(session::me))
+            .route("/templates", web::get().to(templates::list))
+            .route("/templates/{name}", web::get().to(templates::get))
+            .route("/templates/{name}", web::put().to(templates::update))
+            .route(
+                "/templates/{name}/revisions",
+                web::get().to(templates::revisions),
+            )
+            .route(
+                "/templates/{name}/revisions/{revision}/restore",
+                web::post().to(templates::restore),
+            )
+            .route(
+                "/templates/{name}/preview",
+                web::post().to(templates::preview),
+            )
+            .route(
+                "/templates/{name}/test-mail",
+                web::post().to(templates::test_mail),
+            )
+            .route("/outbox", web::get().to(outbox::list))
+            .route("/outbox/{id}/retry", web::post().to(outbox::retry))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(OperatorApiError::NotFound(
+                    "no such operator API endpoint".into(),
+                ))
+            })),
+    );
+}

@@ -1,0 +1,137 @@
+//! The outbox as operators see it: what was sent, what waits, what failed.
+
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ErrorBody, OperatorApiError};
+use super::session::SignedIn;
+use super::OperatorState;
+use crate::domain::operator::Permission;
+use crate::store::outbox::{self as outbox_store, status, OutboxEntry, OutboxRow, RetryOutcome};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub template: String,
+    /// `queued`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    /// Known once sent (for a customer's mail) or given (for a test mail).
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    /// ExternalID of the customer the mail is for; absent for test mail.
+    pub customer: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+impl OutboxMail {
+    fn new(row: OutboxRow, customer: Option<String>) -> Self {
+        let waiting = row.status == status::QUEUED;
+        Self {
+            id: row.id,
+            template: row.template_name,
+            status: row.status,
+            recipient: row.recipient,
+            subject: row.subject,
+            customer,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            next_attempt_at: waiting.then_some(row.next_attempt_at),
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OutboxQuery {
+    /// Only mail of this status.
+    pub status: Option<String>,
+    /// Only mail older than this id (the last id of the previous page).
+    pub before: Option<i64>,
+    /// Page size, 1 to 500 (50).
+    pub limit: Option<i64>,
+}
+
+/// Mail newest first.
+#[utoipa::path(get, path = "/operator/api/outbox", tag = "Operator",
+    params(OutboxQuery),
+    responses((status = 200, body = [OutboxMail]), (status = 400, body = ErrorBody)),
+    security(("OperatorSession" = [])))]
+pub async fn list(
+    state: web::Data<OperatorState>,
+    operator: SignedIn,
+    query: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, OperatorApiError> {
+    operator.require(Permission::ReadOutbox)?;
+    let query = query.into_inner();
+    if let Some(wanted) = &query.status {
+        let known = [
+            status::QUEUED,
+            status::SENT,
+            status::FAILED,
+            status::CANCELLED,
+        ];
+        if !known.contains(&wanted.as_str()) {
+            return Err(OperatorApiError::BadRequest(format!(
+                "Unknown status {wanted:?}; use one of {}.",
+                known.join(", ")
+            )));
+        }
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let entries = state
+        .store
+        .run(move |conn| outbox_store::list(conn, query.status.as_deref(), query.before, limit))
+        .await?;
+    let mails: Vec<OutboxMail> = entries
+        .into_iter()
+        .map(
+            |OutboxEntry {
+                 row,
+                 customer_external_id,
+             }| OutboxMail::new(row, customer_external_id),
+        )
+        .collect();
+    Ok(HttpResponse::Ok().json(mails))
+}
+
+/// Queues a failed (or cancelled) mail again, due at once.
+#[utoipa::path(post, path = "/operator/api/outbox/{id}/retry", tag = "Operator",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = OutboxMail),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The mail is not failed.", body = ErrorBody),
+    ),
+    security(("OperatorSession" = [])))]
+pub async fn retry(
+    state: web::Data<OperatorState>,
+    operator: SignedIn,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, OperatorApiError> {
+    operator.require(Permission::RetryMail)?;
+    let id = id.into_inner();
+    match state
+        .store
+        .run(move |conn| outbox_store::retry(conn, id))
+        .await?
+    {
+        RetryOutcome::Queued(row) => {
+            state.mail_queued.notify_one();
+            tracing::info!(outbox_id = id, operator = %operator.email, "mail queued again");
+            Ok(HttpResponse::Ok().json(OutboxMail::new(*row, None)))
+        }
+        RetryOutcome::NotFound => Err(OperatorApiError::NotFound(format!(
+            "There is no mail {id}."
+        ))),
+        RetryOutcome::NotRetryable(current) => Err(OperatorApiError::Conflict(format!(
+            "Mail {id} is {current}; only failed or cancelled mail can be retried."
+        ))),
+    }
+}

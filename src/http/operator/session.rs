@@ -1,0 +1,192 @@
+//! Signing in and out, and the extractor that names the signed-in operator.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::{NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ErrorBody, OperatorApiError};
+use super::OperatorState;
+use crate::domain::operator::{Permission, Role};
+use crate::domain::password;
+use crate::domain::token::{hash_token, IssuedToken};
+use crate::store::operators;
+
+/// The operator a request is made by.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub operator_id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+impl SignedIn {
+    pub fn require(&self, permission: Permission) -> Result<(), OperatorApiError> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            tracing::info!(operator = %self.email, ?permission, "operator refused");
+            Err(OperatorApiError::Forbidden(permission))
+        }
+    }
+}
+
+/// The session token of a request: `Authorization: Bearer <token>`.
+fn presented_token(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let value = header.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for SignedIn {
+    type Error = OperatorApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = presented_token(req);
+        let state = req.app_data::<web::Data<OperatorState>>().cloned();
+        Box::pin(async move {
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(OperatorApiError::Unauthorized);
+            };
+            // A session token is random: SHA-256 is enough, no argon2 here.
+            let hash = hash_token(&token);
+            let operator = state
+                .store
+                .run(move |conn| operators::session_operator(conn, &hash))
+                .await?
+                .ok_or(OperatorApiError::Unauthorized)?;
+            Ok(SignedIn {
+                operator_id: operator.id,
+                role: operator.role()?,
+                email: operator.email,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignInRequest {
+    #[schema(example = "ops@example.com")]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorView {
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionCreated {
+    /// Send as `Authorization: Bearer <token>`; shown only now.
+    pub token: String,
+    pub expires_at: NaiveDateTime,
+    pub operator: OperatorView,
+}
+
+/// A hash to verify against when the email is unknown, so that an unknown
+/// address takes as long as a wrong password.
+static DECOY_HASH: LazyLock<String> =
+    LazyLock::new(|| password::hash("decoy password for unknown operators").unwrap_or_default());
+
+/// Signs an operator in.
+#[utoipa::path(
+    post,
+    path = "/operator/api/sessions",
+    tag = "Operator",
+    request_body = SignInRequest,
+    responses(
+        (status = 201, description = "Signed in.", body = SessionCreated),
+        (status = 401, description = "Wrong email or password.", body = ErrorBody),
+    )
+)]
+pub async fn sign_in(
+    state: web::Data<OperatorState>,
+    body: web::Json<SignInRequest>,
+) -> Result<HttpResponse, OperatorApiError> {
+    let SignInRequest { email, password } = body.into_inner();
+    let email = email.trim().to_lowercase();
+    let lookup = email.clone();
+    let operator = state
+        .store
+        .run(move |conn| operators::find_by_email(conn, &lookup))
+        .await?;
+    let stored_hash = operator
+        .as_ref()
+        .filter(|o| o.disabled_at.is_none())
+        .map(|o| o.password_hash.clone());
+    let verified = web::block(move || {
+        let hash = stored_hash.as_deref().unwrap_or(DECOY_HASH.as_str());
+        password::verify(&password, hash) && stored_hash.is_some()
+    })
+    .await
+    .map_err(|e| OperatorApiError::Internal(Box::new(e)))?;
+    let Some(operator) = operator.filter(|_| verified) else {
+        tracing::info!(%email, "operator sign-in refused");
+        return Err(OperatorApiError::WrongCredentials);
+    };
+    let issued = IssuedToken::generate();
+    let expires_at = Utc::now().naive_utc() + state.session_ttl;
+    let (operator_id, hash) = (operator.id, issued.hash.clone());
+    state
+        .store
+        .run(move |conn| operators::start_session(conn, operator_id, &hash, expires_at))
+        .await?;
+    tracing::info!(operator = %operator.email, "operator signed in");
+    Ok(HttpResponse::Created().json(SessionCreated {
+        token: issued.token,
+        expires_at,
+        operator: OperatorView {
+            role: operator.role()?,
+            email: operator.email,
+        },
+    }))
+}
+
+/// Ends the current session.
+#[utoipa::path(
+    delete,
+    path = "/operator/api/sessions/current",
+    tag = "Operator",
+    responses((status = 204, description = "Signed out."), (status = 401, body = ErrorBody)),
+    security(("OperatorSession" = []))
+)]
+pub async fn sign_out(
+    state: web::Data<OperatorState>,
+    _operator: SignedIn,
+    req: HttpRequest,
+) -> Result<HttpResponse, OperatorApiError> {
+    if let Some(token) = presented_token(&req) {
+        let hash = hash_token(&token);
+        state
+            .store
+            .run(move |conn| operators::end_session(conn, &hash))
+            .await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The signed-in operator.
+#[utoipa::path(
+    get,
+    path = "/operator/api/me",
+    tag = "Operator",
+    responses((status = 200, body = OperatorView), (status = 401, body = ErrorBody)),
+    security(("OperatorSession" = []))
+)]
+pub async fn me(operator: SignedIn) -> HttpResponse {
+    HttpResponse::Ok().json(OperatorView {
+        email: operator.email,
+        role: operator.role,
+    })
+}

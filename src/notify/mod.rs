@@ -1,0 +1,269 @@
+//! Notifications: email templates with merge fields, the outbox and the
+//! transports that deliver it.
+//!
+//! Mail is queued as a bare outbox row in the transaction that needs it and
+//! rendered when it is sent, from the template's current revision: no
+//! rendered secret (an activation link) is ever stored.
+
+pub mod mailer;
+pub mod template;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+
+use crate::config::{NotificationMode, OperatorProfile};
+use crate::domain::token::IssuedToken;
+use crate::store::customers::{self, CustomerDetails};
+use crate::store::outbox::OutboxRow;
+use crate::store::sync_options::CatalogCache;
+use crate::store::{activation, templates, Store, StoreError};
+use crate::telemetry::error_chain;
+use template::{
+    CompiledTemplate, KnownFields, MergeContext, RenderedMessage, TemplateError, TemplateSource,
+};
+
+/// The path of activation links, under the public URL.
+pub const ACTIVATION_PATH: &str = "/activate/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored template {name} revision {revision} no longer compiles")]
+    Template {
+        name: String,
+        revision: i32,
+        #[source]
+        source: TemplateError,
+    },
+    #[error("there is no template named {0}")]
+    NoSuchTemplate(String),
+}
+
+impl NotifyError {
+    /// Whether sending later could succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Store(_))
+    }
+}
+
+/// What rendering settings the notifier needs.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub mode: NotificationMode,
+    pub operator: OperatorProfile,
+    /// Base URL of activation links, without trailing slash.
+    pub public_url: String,
+    pub activation_ttl: chrono::Duration,
+}
+
+/// Renders templates for customers and previews, compiling each template
+/// revision once.
+pub struct Notifier {
+    store: Store,
+    catalog: Arc<CatalogCache>,
+    settings: NotifierSettings,
+    /// (template name) -> (revision, compiled).
+    compiled: RwLock<HashMap<String, (i32, Arc<CompiledTemplate>)>>,
+}
+
+/// A mail ready to go out.
+pub struct PreparedMail {
+    pub recipient: String,
+    pub rendered: RenderedMessage,
+}
+
+/// What to do with an outbox row.
+pub enum Preparation {
+    Send(PreparedMail),
+    /// The mail must not go out; the reason is recorded.
+    Cancel(String),
+    /// The mail cannot go out until someone fixes something.
+    Fail(String),
+}
+
+impl Notifier {
+    pub fn new(store: Store, catalog: Arc<CatalogCache>, settings: NotifierSettings) -> Self {
+        Self {
+            store,
+            catalog,
+            settings,
+            compiled: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &NotifierSettings {
+        &self.settings
+    }
+
+    /// The merge fields templates may use now (they follow the sync options).
+    pub async fn known_fields(&self) -> Result<KnownFields, StoreError> {
+        let catalog = self.catalog.get().await?;
+        let keys = catalog
+            .definitions()
+            .iter()
+            .map(|d| d.id.clone())
+            .chain([crate::domain::customer::CUSTOMER_ID_KEY.to_owned()]);
+        Ok(KnownFields::new(self.settings.mode, keys))
+    }
+
+    /// Checks and compiles a template text against the current fields.
+    pub async fn compile(&self, source: &TemplateSource) -> Result<CompiledTemplate, NotifyError> {
+        let known = self.known_fields().await?;
+        CompiledTemplate::compile(source, &known).map_err(|source| NotifyError::Template {
+            name: "(draft)".into(),
+            revision: 0,
+            source,
+        })
+    }
+
+    /// The compiled current revision of `name`: one indexed read, and a
+    /// compile only when the revision changed since last time.
+    pub async fn current(&self, name: &str) -> Result<Arc<CompiledTemplate>, NotifyError> {
+        let owned = name.to_owned();
+        let revision = self
+            .store
+            .run(move |conn| templates::current_revision_number(conn, &owned))
+            .await?
+            .ok_or_else(|| NotifyError::NoSuchTemplate(name.to_owned()))?;
+        if let Some((cached_revision, compiled)) = self.cache_read().get(name) {
+            if *cached_revision == revision {
+                return Ok(Arc::clone(compiled));
+            }
+        }
+        let owned = name.to_owned();
+        let row = self
+            .store
+            .run(move |conn| templates::revision(conn, &owned, revision))
+            .await?
+            .ok_or_else(|| NotifyError::NoSuchTemplate(name.to_owned()))?;
+        let known = self.known_fields().await?;
+        let compiled = Arc::new(CompiledTemplate::compile(&row.source(), &known).map_err(
+            |source| NotifyError::Template {
+                name: name.to_owned(),
+                revision,
+                source,
+            },
+        )?);
+        self.compiled
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), (revision, Arc::clone(&compiled)));
+        Ok(compiled)
+    }
+
+    fn cache_read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, (i32, Arc<CompiledTemplate>)>> {
+        self.compiled
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sample values for previews and test mail.
+    pub async fn sample_context(&self) -> Result<MergeContext, StoreError> {
+        Ok(self.known_fields().await?.sample_context())
+    }
+
+    /// The values of a customer's mail; the activation link is left empty.
+    pub fn customer_context(&self, details: &CustomerDetails) -> MergeContext {
+        let customer = &details.customer;
+        let contact = details.contact.as_ref();
+        let extra_info = customer.extra_info().unwrap_or_default();
+        let username = details
+            .options
+            .iter()
+            .find(|(id, _)| id == "username")
+            .map(|(_, value)| value.clone())
+            .or_else(|| extra_info.get("username").cloned());
+        let operator = &self.settings.operator;
+        MergeContext {
+            contact_first_name: contact.and_then(|c| c.first_name.clone()),
+            contact_last_name: contact.and_then(|c| c.last_name.clone()),
+            contact_email: contact.and_then(|c| c.email.clone()),
+            account_name: Some(customer.name.clone()),
+            account_code: customer.code.clone(),
+            account_email: customer.email.clone(),
+            username,
+            password: None,
+            activation_url: None,
+            operator_name: Some(operator.name.clone()),
+            operator_support_email: Some(operator.support_email.clone()),
+            operator_portal_url: Some(operator.portal_url.clone()),
+            extra_info,
+        }
+    }
+
+    /// Renders an outbox row for sending. A customer's access instructions
+    /// get a fresh activation link (only its hash is stored); a retried mail
+    /// gets another one, and any of them activates the account once.
+    pub async fn prepare(&self, row: &OutboxRow) -> Result<Preparation, NotifyError> {
+        let compiled = match self.current(&row.template_name).await {
+            Ok(compiled) => compiled,
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => return Ok(Preparation::Fail(error_chain(&error))),
+        };
+        let Some(customer_id) = row.customer_id else {
+            // A test mail: sample values, to the address given.
+            let Some(recipient) = row.recipient.clone() else {
+                return Ok(Preparation::Fail("the mail has no recipient".into()));
+            };
+            let context = self.sample_context().await?;
+            return Ok(match compiled.render(&context) {
+                Ok(rendered) => Preparation::Send(PreparedMail {
+                    recipient,
+                    rendered,
+                }),
+                Err(error) => Preparation::Fail(error_chain(&error)),
+            });
+        };
+        let Some(details) = self
+            .store
+            .run(move |conn| customers::load_details_by_id(conn, customer_id))
+            .await?
+        else {
+            return Ok(Preparation::Cancel("the customer no longer exists".into()));
+        };
+        if details.customer.status != crate::domain::customer::CustomerStatus::Active.as_str() {
+            return Ok(Preparation::Cancel(format!(
+                "the customer is {} and gets no mail",
+                details.customer.status
+            )));
+        }
+        let recipient = details
+            .contact
+            .as_ref()
+            .and_then(|c| c.email.clone())
+            .or_else(|| details.customer.email.clone());
+        let Some(recipient) = recipient else {
+            return Ok(Preparation::Fail(
+                "the customer has no email address (neither the account nor its contact)".into(),
+            ));
+        };
+        let mut context = self.customer_context(&details);
+        if self.settings.mode == NotificationMode::Mailroom {
+            let token = IssuedToken::generate();
+            let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
+            let outbox_id = row.id;
+            let hash = token.hash.clone();
+            self.store
+                .run(move |conn| {
+                    activation::issue(conn, customer_id, Some(outbox_id), &hash, expires_at)
+                })
+                .await?;
+            context.activation_url = Some(format!(
+                "{}{ACTIVATION_PATH}{}",
+                self.settings.public_url, token.token
+            ));
+        }
+        Ok(match compiled.render(&context) {
+            Ok(rendered) => Preparation::Send(PreparedMail {
+                recipient,
+                rendered,
+            }),
+            Err(error) => Preparation::Fail(error_chain(&error)),
+        })
+    }
+}

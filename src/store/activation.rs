@@ -1,0 +1,108 @@
+//! Activation tokens: one-time links with which a new customer chooses its
+//! password. Only their hashes are stored.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::connection::{write_transaction, DbConnection};
+use super::schema::{activation_tokens, customers};
+use super::StoreError;
+use crate::domain::customer::CustomerStatus;
+
+pub fn issue(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    outbox_id: Option<i64>,
+    token_hash: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::insert_into(activation_tokens::table)
+        .values((
+            activation_tokens::token_hash.eq(token_hash),
+            activation_tokens::customer_id.eq(customer_id),
+            activation_tokens::outbox_id.eq(outbox_id),
+            activation_tokens::created_at.eq(Utc::now().naive_utc()),
+            activation_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Where a presented token stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    /// Usable: the customer's name, to greet them.
+    Valid {
+        customer_name: String,
+    },
+    Unknown,
+    Used,
+    Expired,
+    /// The customer was deleted or suspended since the mail went out.
+    CustomerInactive,
+}
+
+pub fn check(conn: &mut DbConnection, token_hash: &str) -> Result<TokenState, StoreError> {
+    let found: Option<(Option<NaiveDateTime>, NaiveDateTime, String, String)> =
+        activation_tokens::table
+            .inner_join(customers::table)
+            .filter(activation_tokens::token_hash.eq(token_hash))
+            .select((
+                activation_tokens::used_at,
+                activation_tokens::expires_at,
+                customers::status,
+                customers::name,
+            ))
+            .first(conn)
+            .optional()?;
+    let now = Utc::now().naive_utc();
+    Ok(match found {
+        None => TokenState::Unknown,
+        Some((Some(_), ..)) => TokenState::Used,
+        Some((None, expires_at, ..)) if expires_at <= now => TokenState::Expired,
+        Some((None, _, status, _)) if status != CustomerStatus::Active.as_str() => {
+            TokenState::CustomerInactive
+        }
+        Some((None, _, _, customer_name)) => TokenState::Valid { customer_name },
+    })
+}
+
+/// Uses the token to set the customer's password. The token is consumed in
+/// the same transaction, with every other link the customer was sent, so a
+/// link works once even when two submissions race.
+pub fn activate(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    password_hash: &str,
+) -> Result<TokenState, StoreError> {
+    write_transaction(conn, |conn| {
+        let state = check(conn, token_hash)?;
+        let TokenState::Valid { .. } = state else {
+            return Ok(state);
+        };
+        let now = Utc::now().naive_utc();
+        let customer_id: i64 = diesel::update(
+            activation_tokens::table
+                .filter(activation_tokens::token_hash.eq(token_hash))
+                .filter(activation_tokens::used_at.is_null()),
+        )
+        .set(activation_tokens::used_at.eq(now))
+        .returning(activation_tokens::customer_id)
+        .get_result(conn)?;
+        diesel::update(
+            activation_tokens::table
+                .filter(activation_tokens::customer_id.eq(customer_id))
+                .filter(activation_tokens::used_at.is_null()),
+        )
+        .set(activation_tokens::used_at.eq(now))
+        .execute(conn)?;
+        diesel::update(customers::table.find(customer_id))
+            .set((
+                customers::password_hash.eq(password_hash),
+                customers::activated_at.eq(now),
+                customers::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(state)
+    })
+}
