@@ -49,6 +49,16 @@ impl NotifyError {
     }
 }
 
+/// Compiling a large template takes up to a second: not on the async runtime.
+async fn compile_off_runtime(
+    source: TemplateSource,
+    known: KnownFields,
+) -> Result<Result<CompiledTemplate, TemplateError>, StoreError> {
+    tokio::task::spawn_blocking(move || CompiledTemplate::compile(&source, &known))
+        .await
+        .map_err(StoreError::TaskFailed)
+}
+
 /// What rendering settings the notifier needs.
 #[derive(Debug, Clone)]
 pub struct NotifierSettings {
@@ -112,11 +122,13 @@ impl Notifier {
     /// Checks and compiles a template text against the current fields.
     pub async fn compile(&self, source: &TemplateSource) -> Result<CompiledTemplate, NotifyError> {
         let known = self.known_fields().await?;
-        CompiledTemplate::compile(source, &known).map_err(|source| NotifyError::Template {
-            name: "(draft)".into(),
-            revision: 0,
-            source,
-        })
+        compile_off_runtime(source.clone(), known)
+            .await?
+            .map_err(|source| NotifyError::Template {
+                name: "(draft)".into(),
+                revision: 0,
+                source,
+            })
     }
 
     /// The compiled current revision of `name`: one indexed read, and a
@@ -140,7 +152,7 @@ impl Notifier {
             .await?
             .ok_or_else(|| NotifyError::NoSuchTemplate(name.to_owned()))?;
         let known = self.known_fields().await?;
-        let compiled = Arc::new(CompiledTemplate::compile(&row.source(), &known).map_err(
+        let compiled = Arc::new(compile_off_runtime(row.source(), known).await?.map_err(
             |source| NotifyError::Template {
                 name: name.to_owned(),
                 revision,

@@ -771,7 +771,8 @@ fn scan_tags(text: &str) -> Vec<Tag<'_>> {
         let (mut depth, mut deepest, mut quote) = (0_usize, 0_usize, None);
         // (end of body, where the next tag may start, closed)
         let mut end = (text.len(), text.len(), false);
-        // Only ASCII bytes are compared, so every slice is on a char boundary.
+        // Walks bytes (`i` may fall inside a multi-byte char); the body ends
+        // only at an ASCII brace, so `text` is sliced on char boundaries.
         let mut i = body_start;
         while i < bytes.len() {
             let byte = bytes[i];
@@ -781,13 +782,13 @@ fn scan_tags(text: &str) -> Vec<Tag<'_>> {
                 } else if byte == open_quote {
                     quote = None;
                 }
-            } else if text[i..].starts_with("{{") {
+            } else if bytes[i..].starts_with(b"{{") {
                 // A new tag starts: this one was never closed.
                 end = (i, i, false);
                 break;
-            } else if depth == 0 && text[i..].starts_with("}}") {
-                let after = text.len() - text[i..].trim_start_matches('}').len();
-                end = (i, after, true);
+            } else if depth == 0 && bytes[i..].starts_with(b"}}") {
+                let braces = bytes[i..].iter().take_while(|&&b| b == b'}').count();
+                end = (i, i + braces, true);
                 break;
             } else {
                 match byte {
@@ -1585,6 +1586,17 @@ mod tests {
             &known(),
             &maria(),
         );
+
+        // The scan copes with any text inside a tag.
+        for body in [
+            "{{é}}",
+            "{{#if \"é}}\"}}x{{/if}}",
+            "{{ 😀 ",
+            "{{'é",
+            "é{{x \\",
+        ] {
+            let _ = CompiledTemplate::compile(&text(body), &known());
+        }
 
         // Junk lists its first problems only.
         let found = problems(&text(&"[#a b#]\n".repeat(400)), &known());
