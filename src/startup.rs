@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use actix_web::dev::{Server, ServerHandle, Service as _};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::http::activation::{self, ActivationPages};
 use crate::http::auth::ApplicationKeys;
 use crate::http::body::BodyLimit;
+use crate::http::console;
 use crate::http::operator::{self, OperatorState};
 use crate::http::service_manager::{self, ContractState};
 use crate::http::{health, lower_contract_path, openapi};
@@ -138,6 +139,7 @@ impl Application {
         };
 
         let prefix = settings.route_prefix.clone();
+        let contract_catalog = Arc::clone(&catalog);
         let contract = web::Data::new(ContractState {
             store: store.clone(),
             catalog,
@@ -150,6 +152,9 @@ impl Application {
             notifier,
             mail_queued,
             session_ttl: chrono::Duration::seconds(settings.operator_session_secs as i64),
+            throttle: Default::default(),
+            catalog: Arc::clone(&contract_catalog),
+            secure_cookies: settings.public_url_for(port).starts_with("https://"),
         });
         let activation_pages = web::Data::new(ActivationPages::new(
             store.clone(),
@@ -179,7 +184,6 @@ impl Application {
                 .app_data(activation_pages.clone())
                 .route("/healthz", web::get().to(health::live))
                 .route("/readyz", web::get().to(health::ready))
-                .route("/", web::get().to(landing))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", document.clone()),
@@ -193,6 +197,7 @@ impl Application {
                     web::post().to(activation::submit),
                 )
                 .configure(operator::configure)
+                .configure(console::configure)
                 .configure(|cfg| service_manager::configure(cfg, &contract_prefix))
         })
         .listen(listener)?;
@@ -249,10 +254,4 @@ impl Application {
         }
         Ok(())
     }
-}
-
-async fn landing() -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header(("Location", "/swagger-ui/"))
-        .finish()
 }

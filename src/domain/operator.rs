@@ -30,6 +30,9 @@ pub enum Permission {
     ManageSyncOptions,
     ManageApplicationKeys,
     ManageIntegrations,
+    /// Not a right but a check: a cookie-authenticated change must carry
+    /// the session's CSRF token. Nobody is allowed to skip it.
+    CsrfCheck,
 }
 
 impl Role {
@@ -76,6 +79,7 @@ impl Role {
                 Role::Admin
             }
             ManageApplicationKeys | ManageIntegrations => Role::SuperAdmin,
+            CsrfCheck => return false,
         };
         self >= least
     }

@@ -29,3 +29,10 @@ impl IssuedToken {
 pub fn hash_token(token: &str) -> String {
     hash_key(token.trim())
 }
+
+/// The CSRF token of a session: derived from the session token, which only
+/// the signed-in browser holds (in an HttpOnly cookie), so a page of another
+/// site can neither read nor compute it, and nothing more is stored.
+pub fn csrf_token(session_token: &str) -> String {
+    hash_key(&format!("csrf:{}", session_token.trim()))[..40].to_owned()
+}

@@ -5,11 +5,13 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod bss_json;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod openapi;
 pub mod operator;
 pub mod service_manager;
+pub mod throttle;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::{StatusCode, Uri};

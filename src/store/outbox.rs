@@ -312,3 +312,17 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OutboxRow>, Store
         .first(conn)
         .optional()?)
 }
+
+/// A customer's mail, newest first.
+pub fn for_customer(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::customer_id.eq(customer_id))
+        .select(OutboxRow::as_select())
+        .order(outbox::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}

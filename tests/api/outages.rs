@@ -134,7 +134,10 @@ async fn sqlite_write_lock_held_answers_503_and_recovers() {
 
     // Another process holds the write lock.
     let mut holder = SqliteConnection::establish(&path).unwrap();
-    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    // (It waits for the outbox worker, which may be writing right now.)
+    holder
+        .batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+        .unwrap();
 
     let answer = app
         .post("Accounts/Synchronize", &account("2", "waiting.example"))

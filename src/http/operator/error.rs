@@ -21,7 +21,7 @@ pub enum OperatorApiError {
     Unauthorized,
     #[error("the email or password is wrong")]
     WrongCredentials,
-    #[error("your role does not allow this ({0:?})")]
+    #[error("{}", forbidden_message(*.0))]
     Forbidden(Permission),
     #[error("{0}")]
     NotFound(String),
@@ -29,6 +29,8 @@ pub enum OperatorApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error("the template has problems")]
     InvalidTemplate(Vec<TemplateProblem>),
     #[error("{0}")]
@@ -43,13 +45,22 @@ pub enum OperatorApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `too_large`, `invalid_template`, `invalid`,
+    /// `not_found`, `conflict`, `too_large`, `too_many_attempts`, `invalid_template`, `invalid`,
     /// `unavailable`, `internal`.
     pub error: &'static str,
     pub message: String,
     /// For `invalid_template`: each problem with its part and line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<TemplateProblem>,
+}
+
+fn forbidden_message(permission: Permission) -> String {
+    match permission {
+        Permission::CsrfCheck => {
+            "the request lacks the page's CSRF token (X-CSRF-Token); reload the page".into()
+        }
+        other => format!("your role does not allow this ({other:?})"),
+    }
 }
 
 impl OperatorApiError {
@@ -74,6 +85,7 @@ impl OperatorApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "too_large",
+            Self::TooManyAttempts(_) => "too_many_attempts",
             Self::InvalidTemplate(_) => "invalid_template",
             Self::Invalid(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
@@ -122,6 +134,7 @@ impl ResponseError for OperatorApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidTemplate(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,6 +28,10 @@ pub struct OperatorState {
     pub notifier: Arc<Notifier>,
     pub mail_queued: Arc<Notify>,
     pub session_ttl: chrono::Duration,
+    pub throttle: crate::http::throttle::LoginThrottle,
+    pub catalog: Arc<crate::store::sync_options::CatalogCache>,
+    /// Whether session cookies are marked Secure (the public URL is https).
+    pub secure_cookies: bool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -13,7 +13,8 @@ use super::error::{ErrorBody, OperatorApiError};
 use super::OperatorState;
 use crate::domain::operator::{Permission, Role};
 use crate::domain::password;
-use crate::domain::token::{hash_token, IssuedToken};
+use crate::domain::token::{csrf_token, hash_token, IssuedToken};
+use crate::http::throttle;
 use crate::store::operators;
 
 /// The operator a request is made by.
@@ -35,15 +36,66 @@ impl SignedIn {
     }
 }
 
-/// The session token of a request: `Authorization: Bearer <token>`.
+/// The cookie that carries a console session.
+pub const SESSION_COOKIE: &str = "mailroom_session";
+/// The header the console's scripts send the CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// How a request presents its session.
+enum Presented {
+    /// `Authorization: Bearer <token>`: a script or tool, not a browser's
+    /// ambient credential, so no CSRF check is needed.
+    Bearer(String),
+    /// The console's cookie: unsafe methods must carry the CSRF token too.
+    Cookie(String),
+}
+
+fn presented(req: &HttpRequest) -> Option<Presented> {
+    if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let value = header.to_str().ok()?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(Presented::Bearer);
+    }
+    session_cookie(req).map(Presented::Cookie)
+}
+
+/// The console session token of a request, from its cookie.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The session token of a request, however it was presented.
 fn presented_token(req: &HttpRequest) -> Option<String> {
-    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-    let value = header.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    match presented(req)? {
+        Presented::Bearer(token) | Presented::Cookie(token) => Some(token),
+    }
+}
+
+/// Finds the operator of a session token: one indexed join, no argon2.
+pub async fn operator_of_session(
+    state: &OperatorState,
+    token: &str,
+) -> Result<Option<SignedIn>, OperatorApiError> {
+    let hash = hash_token(token);
+    let operator = state
+        .store
+        .run(move |conn| operators::session_operator(conn, &hash))
+        .await?;
+    operator
+        .map(|operator| {
+            Ok(SignedIn {
+                operator_id: operator.id,
+                role: operator.role()?,
+                email: operator.email,
+            })
+        })
+        .transpose()
 }
 
 impl FromRequest for SignedIn {
@@ -51,26 +103,94 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = presented_token(req);
+        let presented = presented(req);
         let state = req.app_data::<web::Data<OperatorState>>().cloned();
+        let unsafe_method = !req.method().is_safe();
+        let csrf = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Box::pin(async move {
-            let (Some(token), Some(state)) = (token, state) else {
+            let (Some(presented), Some(state)) = (presented, state) else {
                 return Err(OperatorApiError::Unauthorized);
             };
-            // A session token is random: SHA-256 is enough, no argon2 here.
-            let hash = hash_token(&token);
-            let operator = state
-                .store
-                .run(move |conn| operators::session_operator(conn, &hash))
+            let token = match presented {
+                Presented::Bearer(token) => token,
+                Presented::Cookie(token) => {
+                    if unsafe_method && csrf.as_deref() != Some(csrf_token(&token).as_str()) {
+                        return Err(OperatorApiError::Forbidden(Permission::CsrfCheck));
+                    }
+                    token
+                }
+            };
+            operator_of_session(&state, &token)
                 .await?
-                .ok_or(OperatorApiError::Unauthorized)?;
-            Ok(SignedIn {
-                operator_id: operator.id,
-                role: operator.role()?,
-                email: operator.email,
-            })
+                .ok_or(OperatorApiError::Unauthorized)
         })
     }
+}
+
+/// Checks an operator's email and password (argon2, off the runtime) and
+/// opens a session. Repeated failures for an email lock it for a while.
+pub async fn open_session(
+    state: &OperatorState,
+    email: &str,
+    password: String,
+) -> Result<(SignedIn, IssuedToken, NaiveDateTime), OperatorApiError> {
+    let email = email.trim().to_lowercase();
+    if let Err(wait) = state.throttle.check(&email) {
+        tracing::warn!(%email, "operator sign-in refused: too many failures");
+        return Err(OperatorApiError::TooManyAttempts(format!(
+            "Too many failed sign-ins for this email. Try again in {}.",
+            throttle::minutes(wait)
+        )));
+    }
+    let lookup = email.clone();
+    let operator = state
+        .store
+        .run(move |conn| operators::find_by_email(conn, &lookup))
+        .await?;
+    let stored_hash = operator
+        .as_ref()
+        .filter(|o| o.disabled_at.is_none())
+        .map(|o| o.password_hash.clone());
+    let verified = web::block(move || {
+        let hash = stored_hash.as_deref().unwrap_or(DECOY_HASH.as_str());
+        password::verify(&password, hash) && stored_hash.is_some()
+    })
+    .await
+    .map_err(|e| OperatorApiError::Internal(Box::new(e)))?;
+    let Some(operator) = operator.filter(|_| verified) else {
+        state.throttle.failed(&email);
+        tracing::info!(%email, "operator sign-in refused");
+        return Err(OperatorApiError::WrongCredentials);
+    };
+    state.throttle.succeeded(&email);
+    let issued = IssuedToken::generate();
+    let expires_at = Utc::now().naive_utc() + state.session_ttl;
+    let (operator_id, hash) = (operator.id, issued.hash.clone());
+    state
+        .store
+        .run(move |conn| operators::start_session(conn, operator_id, &hash, expires_at))
+        .await?;
+    tracing::info!(operator = %operator.email, "operator signed in");
+    let signed_in = SignedIn {
+        operator_id: operator.id,
+        role: operator.role()?,
+        email: operator.email,
+    };
+    Ok((signed_in, issued, expires_at))
+}
+
+/// Ends the session of a token (sign-out).
+pub async fn close_session(state: &OperatorState, token: &str) -> Result<(), OperatorApiError> {
+    let hash = hash_token(token);
+    state
+        .store
+        .run(move |conn| operators::end_session(conn, &hash))
+        .await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,6 +228,7 @@ static DECOY_HASH: LazyLock<String> =
     responses(
         (status = 201, description = "Signed in.", body = SessionCreated),
         (status = 401, description = "Wrong email or password.", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins for this email; locked for a while.", body = ErrorBody),
     )
 )]
 pub async fn sign_in(
@@ -115,40 +236,13 @@ pub async fn sign_in(
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, OperatorApiError> {
     let SignInRequest { email, password } = body.into_inner();
-    let email = email.trim().to_lowercase();
-    let lookup = email.clone();
-    let operator = state
-        .store
-        .run(move |conn| operators::find_by_email(conn, &lookup))
-        .await?;
-    let stored_hash = operator
-        .as_ref()
-        .filter(|o| o.disabled_at.is_none())
-        .map(|o| o.password_hash.clone());
-    let verified = web::block(move || {
-        let hash = stored_hash.as_deref().unwrap_or(DECOY_HASH.as_str());
-        password::verify(&password, hash) && stored_hash.is_some()
-    })
-    .await
-    .map_err(|e| OperatorApiError::Internal(Box::new(e)))?;
-    let Some(operator) = operator.filter(|_| verified) else {
-        tracing::info!(%email, "operator sign-in refused");
-        return Err(OperatorApiError::WrongCredentials);
-    };
-    let issued = IssuedToken::generate();
-    let expires_at = Utc::now().naive_utc() + state.session_ttl;
-    let (operator_id, hash) = (operator.id, issued.hash.clone());
-    state
-        .store
-        .run(move |conn| operators::start_session(conn, operator_id, &hash, expires_at))
-        .await?;
-    tracing::info!(operator = %operator.email, "operator signed in");
+    let (operator, issued, expires_at) = open_session(&state, &email, password).await?;
     Ok(HttpResponse::Created().json(SessionCreated {
         token: issued.token,
         expires_at,
         operator: OperatorView {
-            role: operator.role()?,
             email: operator.email,
+            role: operator.role,
         },
     }))
 }
@@ -167,11 +261,7 @@ pub async fn sign_out(
     req: HttpRequest,
 ) -> Result<HttpResponse, OperatorApiError> {
     if let Some(token) = presented_token(&req) {
-        let hash = hash_token(&token);
-        state
-            .store
-            .run(move |conn| operators::end_session(conn, &hash))
-            .await?;
+        close_session(&state, &token).await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,606 @@
+//! `/console/customers`: the customers the BSS applications created, a
+//! searchable list, a detail page with the audit trail and mail of each,
+//! and (for admins) suspending and restoring them.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::pages;
+use super::{ConsoleError, ConsoleSession};
+use crate::domain::customer::CustomerStatus;
+use crate::domain::operator::Permission;
+use crate::http::operator::OperatorState;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::customers::{
+    self, ConsoleCustomer, CustomerFilter, CustomerListRow, StatusAction, StatusActionOutcome,
+};
+use crate::store::outbox::{self, OutboxRow};
+
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "customers_list",
+        include_str!("../../../templates/console/customers_list.hbs"),
+    ),
+    (
+        "customers_detail",
+        include_str!("../../../templates/console/customers_detail.hbs"),
+    ),
+];
+
+/// Rows per page of the list.
+pub const PAGE_SIZE: i64 = 25;
+/// Audit entries and mails the detail page shows, newest first.
+const AUDIT_ROWS: i64 = 50;
+const MAIL_ROWS: i64 = 50;
+/// Longest search text taken (longer is cut, not refused).
+const MAX_SEARCH_CHARS: usize = 200;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // A query string that does not parse (a repeated parameter) is a page
+    // too, like every other console error.
+    let query = || {
+        web::QueryConfig::default()
+            .error_handler(|error, _| ConsoleError::BadForm(error.to_string()).into())
+    };
+    cfg.service(
+        web::resource("/customers")
+            .app_data(query())
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/customers/{external_id}")
+            .app_data(query())
+            .route(web::get().to(detail)),
+    )
+    .route("/customers/{external_id}/suspend", web::post().to(suspend))
+    .route("/customers/{external_id}/restore", web::post().to(restore));
+}
+
+// --- The list -------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    q: String,
+    status: String,
+    page: String,
+}
+
+/// The status filters the list offers: (value, label).
+const STATUS_FILTERS: &[(&str, &str)] = &[
+    ("all", "All statuses"),
+    ("active", "Active"),
+    ("suspended", "Suspended"),
+    ("deleted", "Deleted"),
+];
+
+#[derive(Serialize)]
+struct StatusFilterView {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct ListRowView {
+    external_id: String,
+    href: String,
+    name: String,
+    domain: Option<String>,
+    tenant: String,
+    reseller: Option<String>,
+    reseller_href: Option<String>,
+    status: String,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct ListView {
+    q: String,
+    status: &'static str,
+    statuses: Vec<StatusFilterView>,
+    filtered: bool,
+    rows: Vec<ListRowView>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    /// Row numbers shown, 1-based.
+    first: i64,
+    last: i64,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+/// Percent-encodes a value for a URL path segment or query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn detail_href(external_id: &str) -> String {
+    format!("/console/customers/{}", encode(external_id))
+}
+
+fn show_time(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The list's URL with its filters and a page.
+fn list_href(q: &str, status: &str, page: i64) -> String {
+    let mut params = Vec::new();
+    if !q.is_empty() {
+        params.push(format!("q={}", encode(q)));
+    }
+    if status != "all" {
+        params.push(format!("status={status}"));
+    }
+    if page > 1 {
+        params.push(format!("page={page}"));
+    }
+    if params.is_empty() {
+        "/console/customers".to_owned()
+    } else {
+        format!("/console/customers?{}", params.join("&"))
+    }
+}
+
+fn row_view(row: CustomerListRow) -> ListRowView {
+    let reseller = row.reseller_name.clone().or(row.reseller_bss_id.clone());
+    ListRowView {
+        href: detail_href(&row.external_id),
+        reseller_href: row.reseller_external_id.as_deref().map(detail_href),
+        reseller,
+        external_id: row.external_id,
+        name: row.name,
+        domain: row.domain,
+        tenant: row.tenant,
+        status: row.status,
+        created: show_time(row.created_at),
+    }
+}
+
+pub async fn list(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.require(Permission::ReadCustomers)?;
+    let query = query.into_inner();
+    let q: String = query.q.trim().chars().take(MAX_SEARCH_CHARS).collect();
+    let (status_value, status) = match query.status.trim() {
+        "active" => ("active", Some(CustomerStatus::Active)),
+        "suspended" => ("suspended", Some(CustomerStatus::Suspended)),
+        "deleted" => ("deleted", Some(CustomerStatus::Deleted)),
+        _ => ("all", None),
+    };
+    let asked_page = query.page.trim().parse::<i64>().unwrap_or(1).max(1);
+    let filter = CustomerFilter {
+        search: (!q.is_empty()).then(|| q.clone()),
+        status,
+    };
+    let (total, page, rows) = state
+        .store
+        .run(move |conn| {
+            let total = customers::count_matching(conn, &filter)?;
+            let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+            // Past the end (the list shrank): the last page.
+            let page = asked_page.min(pages);
+            let rows = if total == 0 {
+                Vec::new()
+            } else {
+                customers::list_matching(conn, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE)?
+            };
+            Ok((total, page, rows))
+        })
+        .await?;
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let first = if rows.is_empty() {
+        0
+    } else {
+        (page - 1) * PAGE_SIZE + 1
+    };
+    let last = (page - 1) * PAGE_SIZE + rows.len() as i64;
+    let view = ListView {
+        prev_href: (page > 1).then(|| list_href(&q, status_value, page - 1)),
+        next_href: (page < pages).then(|| list_href(&q, status_value, page + 1)),
+        filtered: !q.is_empty() || status.is_some(),
+        statuses: STATUS_FILTERS
+            .iter()
+            .map(|&(value, label)| StatusFilterView {
+                value,
+                label,
+                selected: value == status_value,
+            })
+            .collect(),
+        status: status_value,
+        q,
+        rows: rows.into_iter().map(row_view).collect(),
+        total,
+        page,
+        pages,
+        first,
+        last,
+    };
+    pages::render(
+        "customers_list",
+        &session.chrome("Customers", "customers"),
+        &view,
+    )
+}
+
+// --- The detail page --------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DetailQuery {
+    notice: String,
+}
+
+/// A labelled value of a facts list; `href` makes it a link.
+#[derive(Serialize)]
+struct Fact {
+    label: &'static str,
+    value: Option<String>,
+    href: Option<String>,
+}
+
+fn fact(label: &'static str, value: Option<impl Into<String>>) -> Fact {
+    Fact {
+        label,
+        value: value.map(Into::into).filter(|v: &String| !v.is_empty()),
+        href: None,
+    }
+}
+
+#[derive(Serialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct OptionView {
+    id: String,
+    name: Option<String>,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    time: String,
+    endpoint: String,
+    track_id: Option<String>,
+    result_code: i32,
+    http_status: i32,
+    duration: String,
+}
+
+#[derive(Serialize)]
+struct MailView {
+    id: i64,
+    template: String,
+    status: String,
+    recipient: Option<String>,
+    subject: Option<String>,
+    attempts: i32,
+    last_error: Option<String>,
+    created: String,
+    sent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DetailView {
+    external_id: String,
+    name: String,
+    status: String,
+    notice: Option<&'static str>,
+    suspend_href: String,
+    restore_href: String,
+    can_suspend: bool,
+    can_restore: bool,
+    profile: Vec<Fact>,
+    options: Vec<OptionView>,
+    contact: Vec<Fact>,
+    has_contact: bool,
+    address: Vec<Fact>,
+    has_address: bool,
+    extra_details: Vec<KeyValue>,
+    extra_details_error: Option<String>,
+    account_extra_info: Vec<KeyValue>,
+    account_extra_info_error: Option<String>,
+    audit: Vec<AuditView>,
+    mails: Vec<MailView>,
+}
+
+/// The notices a redirect back to the page may ask for.
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "suspended" => Some("The customer is suspended."),
+        "restored" => Some("The customer is active again."),
+        "unchanged" => Some("The customer already had that status; nothing changed."),
+        "deleted" => Some("A deleted customer cannot be suspended; restore it first."),
+        _ => None,
+    }
+}
+
+/// Shows a JSON map as key/value rows: strings as they are, anything else
+/// as JSON. A column that does not parse is reported, not fatal.
+fn json_map(text: &str) -> (Vec<KeyValue>, Option<String>) {
+    match serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text) {
+        Ok(map) => (
+            map.into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value: match value {
+                        serde_json::Value::String(text) => text,
+                        other => other.to_string(),
+                    },
+                })
+                .collect(),
+            None,
+        ),
+        Err(error) => (
+            Vec::new(),
+            Some(format!("Stored value does not parse: {error}")),
+        ),
+    }
+}
+
+fn detail_view(
+    found: ConsoleCustomer,
+    audit: Vec<AuditEntry>,
+    mails: Vec<OutboxRow>,
+    option_names: &dyn Fn(&str) -> Option<String>,
+    notice: Option<&'static str>,
+) -> DetailView {
+    let ConsoleCustomer {
+        details,
+        tenant,
+        reseller,
+    } = found;
+    let c = details.customer;
+    let href = detail_href(&c.external_id);
+    let status = CustomerStatus::from_stored(&c.status);
+    let mut reseller_fact = fact(
+        "Reseller",
+        reseller
+            .as_ref()
+            .map(|(_, name)| name.clone())
+            .or(c.reseller_bss_id.clone()),
+    );
+    reseller_fact.href = reseller
+        .as_ref()
+        .map(|(external_id, _)| detail_href(external_id));
+    let profile = vec![
+        fact("Name", Some(c.name.clone())),
+        fact("Code", c.code.clone()),
+        fact("Email", c.email.clone()),
+        fact("Phone", c.phone.clone()),
+        fact("Fax", c.fax.clone()),
+        fact("Website", c.website.clone()),
+        fact("Description", c.description.clone()),
+        fact("ExternalID", Some(c.external_id.clone())),
+        fact("BSS account id", c.bss_account_id.clone()),
+        fact("Tenant", tenant),
+        reseller_fact,
+        fact("ResellerID", c.reseller_bss_id.clone()),
+        fact("ResellerExternalID", c.reseller_external_id.clone()),
+        fact("Status", Some(c.status.clone())),
+        fact("Test account", Some(if c.is_test { "yes" } else { "no" })),
+        fact("Created", Some(show_time(c.created_at))),
+        fact("Updated", Some(show_time(c.updated_at))),
+        fact("Deleted", c.deleted_at.map(show_time)),
+        fact("Deleted by", c.deleted_by.clone()),
+        fact("Activated", c.activated_at.map(show_time)),
+    ];
+    let contact = details.contact.as_ref().map_or_else(Vec::new, |contact| {
+        vec![
+            fact("First name", contact.first_name.clone()),
+            fact("Last name", contact.last_name.clone()),
+            fact("Email", contact.email.clone()),
+            fact("Phone", contact.phone.clone()),
+            fact("Fax", contact.fax.clone()),
+            fact("BSS contact id", contact.bss_contact_id.clone()),
+        ]
+    });
+    let address = details.address.as_ref().map_or_else(Vec::new, |address| {
+        vec![
+            fact("Address", address.address1.clone()),
+            fact("Address (2)", address.address2.clone()),
+            fact("City", address.city.clone()),
+            fact("Post code", address.post_code.clone()),
+            fact("State code", address.state_code.clone()),
+            fact("State", address.state_name.clone()),
+            fact("Country code", address.country_code.clone()),
+            fact("Country", address.country_name.clone()),
+        ]
+    });
+    let (extra_details, extra_details_error) = json_map(&c.extra_details);
+    let (account_extra_info, account_extra_info_error) = json_map(&c.account_extra_info);
+    DetailView {
+        suspend_href: format!("{href}/suspend"),
+        restore_href: format!("{href}/restore"),
+        can_suspend: status == Some(CustomerStatus::Active),
+        can_restore: matches!(
+            status,
+            Some(CustomerStatus::Suspended | CustomerStatus::Deleted)
+        ),
+        external_id: c.external_id,
+        name: c.name,
+        status: c.status,
+        notice,
+        profile,
+        options: details
+            .options
+            .into_iter()
+            .map(|(id, value)| OptionView {
+                name: option_names(&id),
+                id,
+                value,
+            })
+            .collect(),
+        has_contact: details.contact.is_some(),
+        contact,
+        has_address: details.address.is_some(),
+        address,
+        extra_details,
+        extra_details_error,
+        account_extra_info,
+        account_extra_info_error,
+        audit: audit
+            .into_iter()
+            .map(|entry| AuditView {
+                time: show_time(entry.occurred_at),
+                endpoint: entry.endpoint,
+                track_id: entry.track_id,
+                result_code: entry.result_code,
+                http_status: entry.http_status,
+                duration: format!("{:.1} ms", entry.duration_us as f64 / 1000.0),
+            })
+            .collect(),
+        mails: mails
+            .into_iter()
+            .map(|row| MailView {
+                id: row.id,
+                template: row.template_name,
+                status: row.status,
+                recipient: row.recipient,
+                subject: row.subject,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                created: show_time(row.created_at),
+                sent: row.sent_at.map(show_time),
+            })
+            .collect(),
+    }
+}
+
+pub async fn detail(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    query: web::Query<DetailQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.require(Permission::ReadCustomers)?;
+    let external_id = path.into_inner();
+    let lookup = external_id.clone();
+    let found = state
+        .store
+        .run(move |conn| {
+            let Some(found) = customers::load_for_console(conn, &lookup)? else {
+                return Ok(None);
+            };
+            let trail = audit::recent(conn, Some(&lookup), AUDIT_ROWS)?;
+            let mails = outbox::for_customer(conn, found.details.customer.id, MAIL_ROWS)?;
+            Ok(Some((found, trail, mails)))
+        })
+        .await?;
+    let Some((found, trail, mails)) = found else {
+        return Err(no_such_customer(&external_id));
+    };
+    let catalog = state.catalog.get().await?;
+    let names = |id: &str| catalog.get(id).map(|definition| definition.name.clone());
+    let view = detail_view(found, trail, mails, &names, notice_text(&query.notice));
+    let title = format!("Customer {}", view.name);
+    pages::render(
+        "customers_detail",
+        &session.chrome(title, "customers"),
+        &view,
+    )
+}
+
+fn no_such_customer(external_id: &str) -> ConsoleError {
+    ConsoleError::NotFound(format!(
+        "There is no customer with ExternalID {external_id}."
+    ))
+}
+
+// --- Suspend and restore ------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn suspend(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    change_status(
+        state,
+        session,
+        path.into_inner(),
+        &form.csrf,
+        StatusAction::Suspend,
+    )
+    .await
+}
+
+pub async fn restore(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    change_status(
+        state,
+        session,
+        path.into_inner(),
+        &form.csrf,
+        StatusAction::Restore,
+    )
+    .await
+}
+
+async fn change_status(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    external_id: String,
+    csrf: &str,
+    action: StatusAction,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check_csrf(csrf)?;
+    session.require(Permission::ManageCustomers)?;
+    let target = external_id.clone();
+    let outcome = state
+        .store
+        .run(move |conn| customers::apply_status_action(conn, &target, action))
+        .await?;
+    let notice = match outcome {
+        StatusActionOutcome::NotFound => return Err(no_such_customer(&external_id)),
+        StatusActionOutcome::Changed { from, to } => {
+            tracing::info!(
+                operator = %session.email,
+                customer = %external_id,
+                %from,
+                %to,
+                "operator changed a customer's status"
+            );
+            match to {
+                CustomerStatus::Suspended => "suspended",
+                _ => "restored",
+            }
+        }
+        StatusActionOutcome::Unchanged(_) => "unchanged",
+        StatusActionOutcome::Refused(_) => "deleted",
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("{}?notice={notice}", detail_href(&external_id)),
+        ))
+        .finish())
+}

@@ -1,0 +1,106 @@
+//! The console's error type: every failure is a page (or, before sign-in, a
+//! redirect to the sign-in page); unexpected ones log their cause chain.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use super::pages;
+use crate::domain::operator::Permission;
+use crate::http::operator::error::OperatorApiError;
+use crate::store::StoreError;
+use crate::telemetry::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// Not signed in (or the session expired): go to the sign-in page, then
+    /// come back to `next`.
+    #[error("sign in first")]
+    SignIn { next: String },
+    #[error("Your role does not allow this.")]
+    Forbidden(Permission),
+    #[error(
+        "This form has expired (its security token does not match). Reload the page and try again."
+    )]
+    Csrf,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("The form could not be read: {0}")]
+    BadForm(String),
+    #[error("The database is unavailable; nothing was changed. Try again shortly.")]
+    Unavailable(#[source] StoreError),
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(Box::new(error))
+        }
+    }
+}
+
+impl From<OperatorApiError> for ConsoleError {
+    fn from(error: OperatorApiError) -> Self {
+        match error {
+            OperatorApiError::Unavailable(store) => Self::Unavailable(store),
+            OperatorApiError::Forbidden(permission) => Self::Forbidden(permission),
+            OperatorApiError::NotFound(message) => Self::NotFound(message),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadForm(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::SignIn { next } => {
+                let target = format!("/console/login?next={}", url_encode(next));
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, target))
+                    .finish();
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = %error_chain(cause.as_ref()), "console request failed")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %error_chain(cause), "database unavailable")
+            }
+            _ => {}
+        }
+        let heading = match self {
+            Self::Forbidden(_) => "Not allowed",
+            Self::Csrf => "Form expired",
+            Self::NotFound(_) => "Not found",
+            Self::BadForm(_) => "Bad request",
+            Self::Unavailable(_) => "Try again shortly",
+            _ => "Error",
+        };
+        pages::error_page(self.status_code(), heading, &self.to_string())
+    }
+}
+
+/// Percent-encodes a path for a query parameter.
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

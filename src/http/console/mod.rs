@@ -1,0 +1,82 @@
+//! The operator console: server-rendered pages (handlebars templates from
+//! `templates/console/`) under `/console/`, signed in with a session cookie.
+//! Every form carries the session's CSRF token; the pages' scripts call the
+//! operator API with the same cookie and the token in `X-CSRF-Token`.
+//! Each page module owns its routes and its templates.
+
+pub mod customers;
+pub mod error;
+pub mod keys;
+pub mod landing;
+pub mod login;
+pub mod outbox;
+pub mod pages;
+pub mod session;
+pub mod sync_options;
+pub mod templates;
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse};
+
+pub use error::ConsoleError;
+pub use session::ConsoleSession;
+
+pub const CONSOLE_PREFIX: &str = "/console";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let form = web::FormConfig::default()
+        .limit(crate::http::operator::OPERATOR_BODY_LIMIT)
+        .error_handler(|error, _| ConsoleError::BadForm(error.to_string()).into());
+    cfg.route("/", web::get().to(landing::show)).service(
+        web::scope(CONSOLE_PREFIX)
+            .app_data(form)
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::CACHE_CONTROL, "no-store"))
+                    .add((header::X_FRAME_OPTIONS, "DENY"))
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::REFERRER_POLICY, "same-origin"))
+                    .add((
+                        header::CONTENT_SECURITY_POLICY,
+                        // Inline styles only for the preview of HTML mail bodies,
+                        // shown in a sandboxed frame; no inline script anywhere.
+                        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                         img-src 'self' data:; frame-src 'self'; form-action 'self'; \
+                         frame-ancestors 'none'",
+                    )),
+            )
+            .route("", web::get().to(home))
+            .route("/", web::get().to(home))
+            .route("/assets/console.css", web::get().to(pages::stylesheet))
+            .route("/assets/console.js", web::get().to(pages::script))
+            .configure(login::configure)
+            .configure(templates::configure)
+            .configure(customers::configure)
+            .configure(sync_options::configure)
+            .configure(keys::configure)
+            .configure(outbox::configure)
+            .route("/integrations", web::get().to(integrations))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
+            })),
+    );
+}
+
+/// The console's first page: the customers, which every role may read.
+async fn home(session: ConsoleSession) -> HttpResponse {
+    let _ = session;
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/customers"))
+        .finish()
+}
+
+/// Integrations with PSA and billing platforms come in a later issue.
+async fn integrations(session: ConsoleSession) -> Result<HttpResponse, ConsoleError> {
+    session.require(crate::domain::operator::Permission::ManageIntegrations)?;
+    pages::render(
+        "integrations",
+        &session.chrome("Integrations", "integrations"),
+        &serde_json::json!({}),
+    )
+}

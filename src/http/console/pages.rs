@@ -1,0 +1,160 @@
+//! The console's page templates, compiled once, and the page chrome (title,
+//! navigation by role, the CSRF token) every page is rendered with.
+
+use std::sync::LazyLock;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use super::ConsoleError;
+use crate::domain::operator::{Permission, Role};
+
+/// Templates shared by every page (`{{> top}}` and `{{> bottom}}`).
+const SHARED: &[(&str, &str)] = &[
+    ("top", include_str!("../../../templates/console/_top.hbs")),
+    (
+        "bottom",
+        include_str!("../../../templates/console/_bottom.hbs"),
+    ),
+    (
+        "error",
+        include_str!("../../../templates/console/error.hbs"),
+    ),
+    (
+        "integrations",
+        include_str!("../../../templates/console/integrations.hbs"),
+    ),
+];
+
+static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    let mut pages = Handlebars::new();
+    pages.set_strict_mode(false);
+    let all = SHARED
+        .iter()
+        .chain(super::landing::TEMPLATES)
+        .chain(super::login::TEMPLATES)
+        .chain(super::templates::TEMPLATES)
+        .chain(super::customers::TEMPLATES)
+        .chain(super::sync_options::TEMPLATES)
+        .chain(super::keys::TEMPLATES)
+        .chain(super::outbox::TEMPLATES);
+    for (name, source) in all {
+        if let Err(error) = pages.register_template_string(name, source) {
+            // The templates are part of the binary: a broken one is a bug
+            // that the tests catch on the first page they load.
+            panic!("console template {name} does not compile: {error}");
+        }
+    }
+    pages
+});
+
+/// What every signed-in page shows around its content.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chrome {
+    pub title: String,
+    /// The navigation entry to highlight.
+    pub active: &'static str,
+    pub operator_email: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub nav: Nav,
+}
+
+/// Which sections the operator's role may open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nav {
+    pub customers: bool,
+    pub templates: bool,
+    pub sync_options: bool,
+    pub keys: bool,
+    pub outbox: bool,
+    pub integrations: bool,
+    /// May change what the sections show (not only read).
+    pub edit_templates: bool,
+    pub manage_customers: bool,
+    pub manage_sync_options: bool,
+    pub retry_mail: bool,
+}
+
+impl Nav {
+    pub fn for_role(role: Role) -> Self {
+        Self {
+            customers: role.allows(Permission::ReadCustomers),
+            templates: role.allows(Permission::ReadTemplates),
+            sync_options: role.allows(Permission::ReadCustomers),
+            keys: role.allows(Permission::ManageApplicationKeys),
+            outbox: role.allows(Permission::ReadOutbox),
+            integrations: role.allows(Permission::ManageIntegrations),
+            edit_templates: role.allows(Permission::EditTemplates),
+            manage_customers: role.allows(Permission::ManageCustomers),
+            manage_sync_options: role.allows(Permission::ManageSyncOptions),
+            retry_mail: role.allows(Permission::RetryMail),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PageContext<'a, T: Serialize> {
+    chrome: Option<&'a Chrome>,
+    page: &'a T,
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(body)
+}
+
+/// Renders a page: `chrome` for the frame, `page` for the content. Values
+/// are HTML-escaped by handlebars, so nothing a customer or operator typed
+/// can change the page.
+pub fn render<T: Serialize>(
+    name: &str,
+    chrome: &Chrome,
+    page: &T,
+) -> Result<HttpResponse, ConsoleError> {
+    render_status(StatusCode::OK, name, Some(chrome), page)
+}
+
+pub fn render_status<T: Serialize>(
+    status: StatusCode,
+    name: &str,
+    chrome: Option<&Chrome>,
+    page: &T,
+) -> Result<HttpResponse, ConsoleError> {
+    let body = PAGES
+        .render(name, &PageContext { chrome, page })
+        .map_err(|e| ConsoleError::Internal(Box::new(e)))?;
+    Ok(html(status, body))
+}
+
+/// An error page; never fails (falls back to plain text).
+pub fn error_page(status: StatusCode, heading: &str, message: &str) -> HttpResponse {
+    let page = serde_json::json!({"heading": heading, "message": message});
+    match PAGES.render(
+        "error",
+        &PageContext::<serde_json::Value> {
+            chrome: None,
+            page: &page,
+        },
+    ) {
+        Ok(body) => html(status, body),
+        Err(_) => HttpResponse::build(status).body(message.to_owned()),
+    }
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "max-age=300"))
+        .body(include_str!("../../../templates/console/console.css"))
+}
+
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "max-age=300"))
+        .body(include_str!("../../../templates/console/console.js"))
+}

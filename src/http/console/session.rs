@@ -1,0 +1,85 @@
+//! The signed-in operator of a console page, from the session cookie.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::pages::{Chrome, Nav};
+use super::ConsoleError;
+use crate::domain::operator::{Permission, Role};
+use crate::domain::token::csrf_token;
+use crate::http::operator::session::{operator_of_session, session_cookie};
+use crate::http::operator::OperatorState;
+
+/// A console request by a signed-in operator. Without a valid session the
+/// extractor answers with a redirect to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    pub operator_id: i64,
+    pub email: String,
+    pub role: Role,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+}
+
+impl ConsoleSession {
+    pub fn require(&self, permission: Permission) -> Result<(), ConsoleError> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            tracing::info!(operator = %self.email, ?permission, "console action refused");
+            Err(ConsoleError::Forbidden(permission))
+        }
+    }
+
+    /// Checks the token a form sent back.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), ConsoleError> {
+        use subtle::ConstantTimeEq;
+        if bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
+            Ok(())
+        } else {
+            tracing::warn!(operator = %self.email, "console form with a wrong CSRF token");
+            Err(ConsoleError::Csrf)
+        }
+    }
+
+    pub fn chrome(&self, title: impl Into<String>, active: &'static str) -> Chrome {
+        Chrome {
+            title: title.into(),
+            active,
+            operator_email: self.email.clone(),
+            role: self.role.label(),
+            csrf: self.csrf.clone(),
+            nav: Nav::for_role(self.role),
+        }
+    }
+}
+
+impl FromRequest for ConsoleSession {
+    type Error = ConsoleError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = session_cookie(req);
+        let state = req.app_data::<web::Data<OperatorState>>().cloned();
+        let next = match req.uri().query() {
+            Some(query) => format!("{}?{query}", req.path()),
+            None => req.path().to_owned(),
+        };
+        Box::pin(async move {
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(ConsoleError::SignIn { next });
+            };
+            let operator = operator_of_session(&state, &token)
+                .await?
+                .ok_or(ConsoleError::SignIn { next })?;
+            Ok(ConsoleSession {
+                operator_id: operator.operator_id,
+                email: operator.email,
+                role: operator.role,
+                csrf: csrf_token(&token),
+            })
+        })
+    }
+}

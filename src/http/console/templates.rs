@@ -1,0 +1,515 @@
+//! Notification templates in the console: the list, the editor with a live
+//! preview and the merge fields, revisions with their differences, restore,
+//! and a test mail. Saving goes through the same checks as the operator API.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::pages::{self, render, render_status};
+use super::{ConsoleError, ConsoleSession};
+use crate::domain::identity::EmailAddress;
+use crate::domain::operator::Permission;
+use crate::http::operator::OperatorState;
+use crate::notify::template::{MergeField, TemplatePart, TemplateProblem, TemplateSource};
+use crate::notify::NotifyError;
+use crate::store::outbox;
+use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
+
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "templates_list",
+        include_str!("../../../templates/console/templates_list.hbs"),
+    ),
+    (
+        "templates_edit",
+        include_str!("../../../templates/console/templates_edit.hbs"),
+    ),
+    (
+        "templates_revisions",
+        include_str!("../../../templates/console/templates_revisions.hbs"),
+    ),
+];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/templates", web::get().to(list))
+        .route("/templates/{name}", web::get().to(edit))
+        .route("/templates/{name}", web::post().to(save))
+        .route("/templates/{name}/revisions", web::get().to(revisions))
+        .route(
+            "/templates/{name}/revisions/{revision}/restore",
+            web::post().to(restore),
+        )
+        .route("/templates/{name}/test-mail", web::post().to(test_mail));
+}
+
+#[derive(Serialize)]
+struct ListView {
+    templates: Vec<ListRow>,
+}
+
+#[derive(Serialize)]
+struct ListRow {
+    name: String,
+    revision: i32,
+    subject: String,
+    updated_at: NaiveDateTime,
+    updated_by: Option<String>,
+}
+
+async fn list(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+) -> Result<HttpResponse, ConsoleError> {
+    session.require(Permission::ReadTemplates)?;
+    let rows = state.store.run(template_store::list_current).await?;
+    let templates = rows
+        .into_iter()
+        .map(|row| ListRow {
+            name: row.template_name,
+            revision: row.revision,
+            subject: row.subject,
+            updated_at: row.created_at,
+            updated_by: row.created_by,
+        })
+        .collect();
+    render(
+        "templates_list",
+        &session.chrome("Templates", "templates"),
+        &ListView { templates },
+    )
+}
+
+/// The editor's content: the text being edited and what went wrong with it.
+#[derive(Serialize, Default)]
+struct EditView {
+    name: String,
+    /// The revision the text started from (sent back on save).
+    base_revision: i32,
+    current_revision: i32,
+    subject: String,
+    text_body: String,
+    html_body: String,
+    fields: Vec<MergeField>,
+    can_edit: bool,
+    notice: Option<String>,
+    /// A message above the form (stale save, test mail problems).
+    error: Option<String>,
+    subject_problems: Vec<String>,
+    text_problems: Vec<String>,
+    html_problems: Vec<String>,
+    test_to: String,
+}
+
+impl EditView {
+    fn problems(&mut self, problems: Vec<TemplateProblem>) {
+        for problem in problems {
+            let list = match problem.part {
+                TemplatePart::Subject => &mut self.subject_problems,
+                TemplatePart::TextBody => &mut self.text_problems,
+                TemplatePart::HtmlBody => &mut self.html_problems,
+            };
+            list.push(problem.message);
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+async fn current_row(state: &OperatorState, name: &str) -> Result<RevisionRow, ConsoleError> {
+    let owned = name.to_owned();
+    state
+        .store
+        .run(move |conn| template_store::current(conn, &owned))
+        .await?
+        .ok_or_else(|| ConsoleError::NotFound(format!("There is no template named {name}.")))
+}
+
+async fn editor_view(
+    state: &OperatorState,
+    session: &ConsoleSession,
+    row: RevisionRow,
+) -> Result<EditView, ConsoleError> {
+    let fields = state.notifier.known_fields().await?.fields().to_vec();
+    Ok(EditView {
+        name: row.template_name,
+        base_revision: row.revision,
+        current_revision: row.revision,
+        subject: row.subject,
+        text_body: row.text_body,
+        html_body: row.html_body,
+        fields,
+        can_edit: session.role.allows(Permission::EditTemplates),
+        ..EditView::default()
+    })
+}
+
+fn notice_text(code: Option<&str>) -> Option<String> {
+    Some(
+        match code? {
+            "saved" => "Saved as a new revision.",
+            "restored" => "The revision was restored as a new revision.",
+            "test-mail" => "Test mail queued: see the Outbox for its delivery.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+async fn edit(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    name: web::Path<String>,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.require(Permission::ReadTemplates)?;
+    let row = current_row(&state, &name).await?;
+    let mut view = editor_view(&state, &session, row).await?;
+    view.notice = notice_text(query.notice.as_deref());
+    render(
+        "templates_edit",
+        &session.chrome(format!("Template {}", view.name), "templates"),
+        &view,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct SaveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text_body: String,
+    #[serde(default)]
+    html_body: String,
+    #[serde(default)]
+    base_revision: Option<i32>,
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Saves a new revision, or shows the editor again with each problem next
+/// to its part, keeping what the operator typed.
+async fn save(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    name: web::Path<String>,
+    form: web::Form<SaveForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check_csrf(&form.csrf)?;
+    session.require(Permission::EditTemplates)?;
+    let form = form.into_inner();
+    let current = current_row(&state, &name).await?;
+    let source = TemplateSource {
+        subject: form.subject,
+        text_body: form.text_body,
+        html_body: form.html_body,
+    };
+    let mut view = editor_view(&state, &session, current).await?;
+    view.base_revision = form.base_revision.unwrap_or(view.current_revision);
+    view.subject = source.subject.clone();
+    view.text_body = source.text_body.clone();
+    view.html_body = source.html_body.clone();
+    match state.notifier.compile(&source).await {
+        Ok(_) => {}
+        Err(NotifyError::Template { source, .. }) => {
+            if let crate::notify::template::TemplateError::Invalid(problems) = source {
+                view.problems(problems);
+                view.error =
+                    Some("Not saved: the template has problems, shown next to each part.".into());
+                return render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "templates_edit",
+                    Some(&session.chrome(format!("Template {}", view.name), "templates")),
+                    &view,
+                );
+            }
+            return Err(ConsoleError::Internal(Box::new(source)));
+        }
+        Err(other) => {
+            return Err(crate::http::operator::error::OperatorApiError::from(other).into())
+        }
+    }
+    let (owned, author, base) = (name.to_string(), session.email.clone(), form.base_revision);
+    let outcome = state
+        .store
+        .run(move |conn| {
+            template_store::save(
+                conn,
+                &NewRevision {
+                    name: &owned,
+                    source: &source,
+                    author: &author,
+                    base_revision: base,
+                    restored_from: None,
+                },
+            )
+        })
+        .await?;
+    match outcome {
+        SaveOutcome::Saved(row) => {
+            tracing::info!(template = %name, revision = row.revision, operator = %session.email, "template saved in the console");
+            Ok(see_other(format!("/console/templates/{name}?notice=saved")))
+        }
+        SaveOutcome::NoSuchTemplate => Err(ConsoleError::NotFound(format!(
+            "There is no template named {name}."
+        ))),
+        SaveOutcome::Stale { base, current } => {
+            view.error = Some(format!(
+                "Not saved: you edited revision {base}, but revision {current} was saved \
+                 meanwhile. Your text is below; open the template again to see theirs, then \
+                 apply your changes to it."
+            ));
+            render_status(
+                StatusCode::CONFLICT,
+                "templates_edit",
+                Some(&session.chrome(format!("Template {}", view.name), "templates")),
+                &view,
+            )
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RevisionsView {
+    name: String,
+    current_revision: i32,
+    can_edit: bool,
+    revisions: Vec<RevisionView>,
+}
+
+#[derive(Serialize)]
+struct RevisionView {
+    revision: i32,
+    created_at: NaiveDateTime,
+    created_by: Option<String>,
+    restored_from: Option<i32>,
+    is_current: bool,
+    subject: String,
+    /// Line differences from the revision before it.
+    diff: Vec<DiffLine>,
+    changed: bool,
+}
+
+#[derive(Serialize)]
+struct DiffLine {
+    /// "add", "del" or "same".
+    kind: &'static str,
+    text: String,
+}
+
+/// Differences between two texts of a template, part by part.
+fn diff(old: Option<&RevisionRow>, new: &RevisionRow) -> Vec<DiffLine> {
+    let mut lines = Vec::new();
+    let parts = [
+        ("Subject", old.map(|o| o.subject.as_str()), &new.subject),
+        (
+            "Text body",
+            old.map(|o| o.text_body.as_str()),
+            &new.text_body,
+        ),
+        (
+            "HTML body",
+            old.map(|o| o.html_body.as_str()),
+            &new.html_body,
+        ),
+    ];
+    for (label, before, after) in parts {
+        let before = before.unwrap_or("");
+        if before == after.as_str() {
+            continue;
+        }
+        lines.push(DiffLine {
+            kind: "same",
+            text: format!("── {label} ──"),
+        });
+        let text_diff = similar::TextDiff::from_lines(before, after.as_str());
+        for change in text_diff.iter_all_changes() {
+            let kind = match change.tag() {
+                similar::ChangeTag::Insert => "add",
+                similar::ChangeTag::Delete => "del",
+                similar::ChangeTag::Equal => "same",
+            };
+            let sign = match kind {
+                "add" => "+ ",
+                "del" => "- ",
+                _ => "  ",
+            };
+            lines.push(DiffLine {
+                kind,
+                text: format!("{sign}{}", change.value().trim_end_matches('\n')),
+            });
+        }
+    }
+    lines
+}
+
+async fn revisions(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.require(Permission::ReadTemplates)?;
+    let owned = name.to_string();
+    let rows = state
+        .store
+        .run(move |conn| template_store::revisions(conn, &owned))
+        .await?;
+    let Some(current_revision) = rows.first().map(|r| r.revision) else {
+        return Err(ConsoleError::NotFound(format!(
+            "There is no template named {name}."
+        )));
+    };
+    // Newest first: each revision's predecessor is the next row.
+    let revisions = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let lines = diff(rows.get(i + 1), row);
+            RevisionView {
+                revision: row.revision,
+                created_at: row.created_at,
+                created_by: row.created_by.clone(),
+                restored_from: row.restored_from,
+                is_current: row.revision == current_revision,
+                subject: row.subject.clone(),
+                changed: lines.iter().any(|l| l.kind != "same"),
+                diff: lines,
+            }
+        })
+        .collect();
+    render(
+        "templates_revisions",
+        &session.chrome(format!("Revisions of {name}"), "templates"),
+        &RevisionsView {
+            name: name.to_string(),
+            current_revision,
+            can_edit: session.role.allows(Permission::EditTemplates),
+            revisions,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct RestoreForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    base_revision: Option<i32>,
+}
+
+async fn restore(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<(String, i32)>,
+    form: web::Form<RestoreForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check_csrf(&form.csrf)?;
+    session.require(Permission::EditTemplates)?;
+    let (name, wanted) = path.into_inner();
+    let owned = name.clone();
+    let old = state
+        .store
+        .run(move |conn| template_store::revision(conn, &owned, wanted))
+        .await?
+        .ok_or_else(|| {
+            ConsoleError::NotFound(format!("Template {name} has no revision {wanted}."))
+        })?;
+    let source = old.source();
+    if let Err(error) = state.notifier.compile(&source).await {
+        return Ok(pages::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot restore",
+            &format!(
+                "Revision {wanted} no longer passes the checks (a field it uses may be gone): {}",
+                crate::telemetry::error_chain(&error)
+            ),
+        ));
+    }
+    let (owned, author, base) = (name.clone(), session.email.clone(), form.base_revision);
+    let outcome = state
+        .store
+        .run(move |conn| {
+            template_store::save(
+                conn,
+                &NewRevision {
+                    name: &owned,
+                    source: &source,
+                    author: &author,
+                    base_revision: base,
+                    restored_from: Some(wanted),
+                },
+            )
+        })
+        .await?;
+    match outcome {
+        SaveOutcome::Saved(_) => Ok(see_other(format!(
+            "/console/templates/{name}?notice=restored"
+        ))),
+        SaveOutcome::NoSuchTemplate => Err(ConsoleError::NotFound(format!(
+            "There is no template named {name}."
+        ))),
+        SaveOutcome::Stale { current, .. } => Ok(pages::error_page(
+            StatusCode::CONFLICT,
+            "Not restored",
+            &format!(
+                "Revision {current} was saved meanwhile. Open the revisions again and choose."
+            ),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TestMailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+}
+
+async fn test_mail(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    name: web::Path<String>,
+    form: web::Form<TestMailForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check_csrf(&form.csrf)?;
+    session.require(Permission::SendTestMail)?;
+    let row = current_row(&state, &name).await?;
+    let to = match EmailAddress::parse(&form.to) {
+        Ok(address) => address.into_inner(),
+        Err(_) => {
+            let mut view = editor_view(&state, &session, row).await?;
+            view.test_to = form.to.clone();
+            view.error = Some(format!(
+                "{:?} is not an email address: the test mail was not sent.",
+                form.to
+            ));
+            return render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "templates_edit",
+                Some(&session.chrome(format!("Template {}", view.name), "templates")),
+                &view,
+            );
+        }
+    };
+    let owned = name.to_string();
+    let queued = state
+        .store
+        .run(move |conn| outbox::queue_test(conn, &owned, &to))
+        .await?;
+    state.mail_queued.notify_one();
+    tracing::info!(outbox_id = queued.id, operator = %session.email, "test mail queued from the console");
+    Ok(see_other(format!(
+        "/console/templates/{name}?notice=test-mail"
+    )))
+}
