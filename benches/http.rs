@@ -3,7 +3,8 @@
 //! the same JSON.
 //!
 //! `cargo bench --bench http -- [--seconds 10] [--connections 32]
-//!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize]`
+//!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize]
+//!  [--deliver-mail true|false]`
 //!
 //! Everything runs in this process: the servers on their actix workers, the
 //! load generator on its own small runtime, a minimal HTTP/1.1 client so the
@@ -31,6 +32,8 @@ struct Options {
     customers: usize,
     /// Only scenarios whose name contains one of these (all when empty).
     only: Vec<String>,
+    /// Whether the outbox worker delivers mail while the load runs.
+    deliver_mail: bool,
 }
 
 fn options() -> Options {
@@ -40,6 +43,7 @@ fn options() -> Options {
         backends: vec!["sqlite".into(), "postgres".into()],
         customers: 1000,
         only: Vec::new(),
+        deliver_mail: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -49,6 +53,7 @@ fn options() -> Options {
             "--connections" => options.connections = value().parse().expect("connections"),
             "--backends" => options.backends = value().split(',').map(str::to_owned).collect(),
             "--customers" => options.customers = value().parse().expect("customers"),
+            "--deliver-mail" => options.deliver_mail = value().parse().expect("true or false"),
             "--only" => options.only = value().split(',').map(str::to_lowercase).collect(),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
@@ -257,6 +262,7 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
     };
     settings.mail.eml_dir = mail_dir.path().to_path_buf();
     settings.mail.poll_interval_ms = 200;
+    settings.mail.deliver = options.deliver_mail;
     let settings = settings.validated().unwrap();
     let application = Application::build(settings).await.expect("mailroom starts");
     let port = application.port();
