@@ -131,6 +131,20 @@ impl Notifier {
             })
     }
 
+    /// Checks `revision`'s text against the current merge fields and, when
+    /// it passes, stores it as the template's new current revision. The one
+    /// way templates change, for the operator API and the console alike.
+    pub async fn save_revision(
+        &self,
+        revision: templates::NewRevision<'static>,
+    ) -> Result<templates::SaveOutcome, NotifyError> {
+        self.compile(&revision.source).await?;
+        Ok(self
+            .store
+            .run(move |conn| templates::save(conn, &revision))
+            .await?)
+    }
+
     /// The compiled current revision of `name`: one indexed read, and a
     /// compile only when the revision changed since last time.
     pub async fn current(&self, name: &str) -> Result<Arc<CompiledTemplate>, NotifyError> {

@@ -135,9 +135,9 @@ pub enum SaveOutcome {
 
 /// A new revision of `name`, made current.
 pub struct NewRevision<'a> {
-    pub name: &'a str,
-    pub source: &'a TemplateSource,
-    pub author: &'a str,
+    pub name: std::borrow::Cow<'a, str>,
+    pub source: TemplateSource,
+    pub author: std::borrow::Cow<'a, str>,
     /// The revision the editor started from; a save over a newer one is refused.
     pub base_revision: Option<i32>,
     pub restored_from: Option<i32>,
@@ -145,7 +145,7 @@ pub struct NewRevision<'a> {
 
 pub fn save(conn: &mut DbConnection, new: &NewRevision<'_>) -> Result<SaveOutcome, StoreError> {
     write_transaction(conn, |conn| {
-        let Some(current) = current_revision_number(conn, new.name)? else {
+        let Some(current) = current_revision_number(conn, &new.name)? else {
             return Ok(SaveOutcome::NoSuchTemplate);
         };
         if let Some(base) = new.base_revision {
@@ -157,7 +157,7 @@ pub fn save(conn: &mut DbConnection, new: &NewRevision<'_>) -> Result<SaveOutcom
         let next = current + 1;
         // Moving the pointer first takes the row lock (PostgreSQL) before the
         // insert, so two concurrent saves queue instead of both inserting.
-        diesel::update(email_templates::table.find(new.name))
+        diesel::update(email_templates::table.find(new.name.as_ref()))
             .set((
                 email_templates::current_revision.eq(next),
                 email_templates::updated_at.eq(now),
@@ -165,10 +165,10 @@ pub fn save(conn: &mut DbConnection, new: &NewRevision<'_>) -> Result<SaveOutcom
             .execute(conn)?;
         let row = insert_revision(
             conn,
-            new.name,
+            &new.name,
             next,
-            new.source,
-            Some(new.author),
+            &new.source,
+            Some(&new.author),
             new.restored_from,
             now,
         )?;

@@ -11,8 +11,11 @@ use super::pages::{self, render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::identity::EmailAddress;
 use crate::domain::operator::Permission;
+use crate::http::operator::error::OperatorApiError;
 use crate::http::operator::OperatorState;
-use crate::notify::template::{MergeField, TemplatePart, TemplateProblem, TemplateSource};
+use crate::notify::template::{
+    MergeField, TemplateError, TemplatePart, TemplateProblem, TemplateSource,
+};
 use crate::notify::NotifyError;
 use crate::store::outbox;
 use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
@@ -197,6 +200,20 @@ fn see_other(location: String) -> HttpResponse {
         .finish()
 }
 
+/// The editor page with `view`, e.g. again after a refused save.
+fn editor_page(
+    status: StatusCode,
+    session: &ConsoleSession,
+    view: &EditView,
+) -> Result<HttpResponse, ConsoleError> {
+    render_status(
+        status,
+        "templates_edit",
+        Some(&session.chrome(format!("Template {}", view.name), "templates")),
+        view,
+    )
+}
+
 /// Saves a new revision, or shows the editor again with each problem next
 /// to its part, keeping what the operator typed.
 async fn save(
@@ -219,62 +236,41 @@ async fn save(
     view.subject = source.subject.clone();
     view.text_body = source.text_body.clone();
     view.html_body = source.html_body.clone();
-    match state.notifier.compile(&source).await {
-        Ok(_) => {}
-        Err(NotifyError::Template { source, .. }) => {
-            if let crate::notify::template::TemplateError::Invalid(problems) = source {
-                view.problems(problems);
-                view.error =
-                    Some("Not saved: the template has problems, shown next to each part.".into());
-                return render_status(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "templates_edit",
-                    Some(&session.chrome(format!("Template {}", view.name), "templates")),
-                    &view,
-                );
-            }
-            return Err(ConsoleError::Internal(Box::new(source)));
-        }
-        Err(other) => {
-            return Err(crate::http::operator::error::OperatorApiError::from(other).into())
-        }
-    }
-    let (owned, author, base) = (name.to_string(), session.email.clone(), form.base_revision);
-    let outcome = state
-        .store
-        .run(move |conn| {
-            template_store::save(
-                conn,
-                &NewRevision {
-                    name: &owned,
-                    source: &source,
-                    author: &author,
-                    base_revision: base,
-                    restored_from: None,
-                },
-            )
+    let saved = state
+        .notifier
+        .save_revision(NewRevision {
+            name: name.to_string().into(),
+            source,
+            author: session.email.clone().into(),
+            base_revision: form.base_revision,
+            restored_from: None,
         })
-        .await?;
-    match outcome {
-        SaveOutcome::Saved(row) => {
+        .await;
+    match saved {
+        Ok(SaveOutcome::Saved(row)) => {
             tracing::info!(template = %name, revision = row.revision, operator = %session.email, "template saved in the console");
             Ok(see_other(format!("/console/templates/{name}?notice=saved")))
         }
-        SaveOutcome::NoSuchTemplate => Err(ConsoleError::NotFound(format!(
+        Err(NotifyError::Template {
+            source: TemplateError::Invalid(problems),
+            ..
+        }) => {
+            view.problems(problems);
+            view.error =
+                Some("Not saved: the template has problems, shown next to each part.".into());
+            editor_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &view)
+        }
+        Err(other) => Err(OperatorApiError::from(other).into()),
+        Ok(SaveOutcome::NoSuchTemplate) => Err(ConsoleError::NotFound(format!(
             "There is no template named {name}."
         ))),
-        SaveOutcome::Stale { base, current } => {
+        Ok(SaveOutcome::Stale { base, current }) => {
             view.error = Some(format!(
                 "Not saved: you edited revision {base}, but revision {current} was saved \
                  meanwhile. Your text is below; open the template again to see theirs, then \
                  apply your changes to it."
             ));
-            render_status(
-                StatusCode::CONFLICT,
-                "templates_edit",
-                Some(&session.chrome(format!("Template {}", view.name), "templates")),
-                &view,
-            )
+            editor_page(StatusCode::CONFLICT, &session, &view)
         }
     }
 }
@@ -424,47 +420,39 @@ async fn restore(
         .ok_or_else(|| {
             ConsoleError::NotFound(format!("Template {name} has no revision {wanted}."))
         })?;
-    let source = old.source();
-    if let Err(error) = state.notifier.compile(&source).await {
-        return Ok(pages::error_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Cannot restore",
-            &format!(
-                "Revision {wanted} no longer passes the checks (a field it uses may be gone): {}",
-                crate::telemetry::error_chain(&error)
-            ),
-        ));
-    }
-    let (owned, author, base) = (name.clone(), session.email.clone(), form.base_revision);
-    let outcome = state
-        .store
-        .run(move |conn| {
-            template_store::save(
-                conn,
-                &NewRevision {
-                    name: &owned,
-                    source: &source,
-                    author: &author,
-                    base_revision: base,
-                    restored_from: Some(wanted),
-                },
-            )
+    let restored = state
+        .notifier
+        .save_revision(NewRevision {
+            name: name.clone().into(),
+            source: old.source(),
+            author: session.email.clone().into(),
+            base_revision: form.base_revision,
+            restored_from: Some(wanted),
         })
-        .await?;
-    match outcome {
-        SaveOutcome::Saved(_) => Ok(see_other(format!(
+        .await;
+    match restored {
+        Ok(SaveOutcome::Saved(_)) => Ok(see_other(format!(
             "/console/templates/{name}?notice=restored"
         ))),
-        SaveOutcome::NoSuchTemplate => Err(ConsoleError::NotFound(format!(
+        Ok(SaveOutcome::NoSuchTemplate) => Err(ConsoleError::NotFound(format!(
             "There is no template named {name}."
         ))),
-        SaveOutcome::Stale { current, .. } => Ok(pages::error_page(
+        Ok(SaveOutcome::Stale { current, .. }) => Ok(pages::error_page(
             StatusCode::CONFLICT,
             "Not restored",
             &format!(
                 "Revision {current} was saved meanwhile. Open the revisions again and choose."
             ),
         )),
+        Err(error @ NotifyError::Template { .. }) => Ok(pages::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot restore",
+            &format!(
+                "Revision {wanted} no longer passes the checks (a field it uses may be gone): {}",
+                crate::telemetry::error_chain(&error)
+            ),
+        )),
+        Err(other) => Err(OperatorApiError::from(other).into()),
     }
 }
 
@@ -494,12 +482,7 @@ async fn test_mail(
                 "{:?} is not an email address: the test mail was not sent.",
                 form.to
             ));
-            return render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "templates_edit",
-                Some(&session.chrome(format!("Template {}", view.name), "templates")),
-                &view,
-            );
+            return editor_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &view);
         }
     };
     let owned = name.to_string();

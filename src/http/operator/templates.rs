@@ -191,21 +191,14 @@ async fn save(
     base_revision: Option<i32>,
     restored_from: Option<i32>,
 ) -> Result<HttpResponse, OperatorApiError> {
-    state.notifier.compile(&source).await?;
-    let (owned_name, author) = (name.to_owned(), operator.email.clone());
     let outcome = state
-        .store
-        .run(move |conn| {
-            template_store::save(
-                conn,
-                &NewRevision {
-                    name: &owned_name,
-                    source: &source,
-                    author: &author,
-                    base_revision,
-                    restored_from,
-                },
-            )
+        .notifier
+        .save_revision(NewRevision {
+            name: name.to_owned().into(),
+            source,
+            author: operator.email.clone().into(),
+            base_revision,
+            restored_from,
         })
         .await?;
     match outcome {
