@@ -102,45 +102,6 @@ impl CatalogCache {
     }
 }
 
-/// Creates or replaces a definition.
-pub fn save_definition(
-    conn: &mut DbConnection,
-    definition: &SyncOptionDefinition,
-) -> Result<(), StoreError> {
-    let now = chrono::Utc::now().naive_utc();
-    let predefined = serde_json::to_string(&definition.predefined_values)
-        .map_err(|e| StoreError::Corrupt(format!("predefined values: {e}")))?;
-    let values = (
-        sync_option_definitions::sort_order.eq(definition.sort_order),
-        sync_option_definitions::name.eq(&definition.name),
-        sync_option_definitions::description.eq(&definition.description),
-        sync_option_definitions::kind.eq(definition.kind.as_str()),
-        sync_option_definitions::data_type.eq(definition.data_type.as_str()),
-        sync_option_definitions::is_required.eq(definition.is_required),
-        sync_option_definitions::predefined_values.eq(&predefined),
-        sync_option_definitions::is_read_only.eq(definition.is_read_only),
-        sync_option_definitions::available_to_storefront.eq(definition.available_to_storefront),
-        sync_option_definitions::identifies_customer.eq(definition.identifies_customer),
-        sync_option_definitions::value_format.eq(definition.value_format.as_str()),
-        sync_option_definitions::updated_at.eq(now),
-    );
-    super::connection::write_transaction(conn, |conn| {
-        let updated = diesel::update(sync_option_definitions::table.find(&definition.id))
-            .set(values)
-            .execute(conn)?;
-        if updated == 0 {
-            diesel::insert_into(sync_option_definitions::table)
-                .values((
-                    sync_option_definitions::id.eq(&definition.id),
-                    sync_option_definitions::created_at.eq(now),
-                    values,
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
 /// A definition with the time it was last saved, which is its version for
 /// edits (see [`save_definition_checked`]).
 #[derive(Debug, Clone)]

@@ -314,8 +314,19 @@ async fn operator_defined_options(backend: Backend) {
     tenant.identifies_customer = true;
     tenant.is_required = true;
     for definition in [plan, seats, start, archive, tenant] {
-        app.with_store(move |conn| sync_options::save_definition(conn, &definition))
+        let outcome = app
+            .with_store(move |conn| {
+                sync_options::save_definition_checked(
+                    conn,
+                    &definition,
+                    sync_options::DefinitionEdit::Create,
+                )
+            })
             .await;
+        assert!(matches!(
+            outcome,
+            sync_options::SaveDefinitionOutcome::Saved
+        ));
     }
     let fields = app.get("Accounts/SyncOptions").await.body["Fields"].clone();
     let plan = fields
