@@ -416,20 +416,7 @@ impl TestApp {
     /// Creates an operator directly in the store (as `mailroom operators
     /// create` does) and signs it in over HTTP; returns its bearer token.
     pub async fn sign_in_as(&self, role: mailroom::domain::operator::Role) -> String {
-        let email = format!(
-            "{}-{}@ops.example",
-            role.as_str(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let hash = mailroom::domain::password::hash(OPERATOR_PASSWORD).expect("hash");
-        let stored = email.clone();
-        self.store
-            .run(move |conn| {
-                mailroom::store::operators::create(conn, &stored, &hash, role)
-                    .map_err(|e| mailroom::store::StoreError::Corrupt(e.to_string()))
-            })
-            .await
-            .expect("create an operator");
+        let email = self.create_operator(role).await;
         let answer = Self::send(
             self.client
                 .post(self.url("/operator/api/sessions"))

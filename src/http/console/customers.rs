@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::pages;
@@ -115,31 +113,18 @@ struct ListView {
     next_href: Option<String>,
 }
 
-/// Percent-encodes a value for a URL path segment or query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 fn detail_href(external_id: &str) -> String {
-    format!("/console/customers/{}", encode(external_id))
-}
-
-fn show_time(at: NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "/console/customers/{}",
+        pages::encode_component(external_id)
+    )
 }
 
 /// The list's URL with its filters and a page.
 fn list_href(q: &str, status: &str, page: i64) -> String {
     let mut params = Vec::new();
     if !q.is_empty() {
-        params.push(format!("q={}", encode(q)));
+        params.push(format!("q={}", pages::encode_component(q)));
     }
     if status != "all" {
         params.push(format!("status={status}"));
@@ -165,7 +150,7 @@ fn row_view(row: CustomerListRow) -> ListRowView {
         domain: row.domain,
         tenant: row.tenant,
         status: row.status,
-        created: show_time(row.created_at),
+        created: pages::display_time(row.created_at),
     }
 }
 
@@ -397,11 +382,11 @@ fn detail_view(
         fact("ResellerExternalID", c.reseller_external_id.clone()),
         fact("Status", Some(c.status.clone())),
         fact("Test account", Some(if c.is_test { "yes" } else { "no" })),
-        fact("Created", Some(show_time(c.created_at))),
-        fact("Updated", Some(show_time(c.updated_at))),
-        fact("Deleted", c.deleted_at.map(show_time)),
+        fact("Created", Some(pages::display_time(c.created_at))),
+        fact("Updated", Some(pages::display_time(c.updated_at))),
+        fact("Deleted", c.deleted_at.map(pages::display_time)),
         fact("Deleted by", c.deleted_by.clone()),
-        fact("Activated", c.activated_at.map(show_time)),
+        fact("Activated", c.activated_at.map(pages::display_time)),
     ];
     let contact = details.contact.as_ref().map_or_else(Vec::new, |contact| {
         vec![
@@ -460,7 +445,7 @@ fn detail_view(
         audit: audit
             .into_iter()
             .map(|entry| AuditView {
-                time: show_time(entry.occurred_at),
+                time: pages::display_time(entry.occurred_at),
                 endpoint: entry.endpoint,
                 track_id: entry.track_id,
                 result_code: entry.result_code,
@@ -478,8 +463,8 @@ fn detail_view(
                 subject: row.subject,
                 attempts: row.attempts,
                 last_error: row.last_error,
-                created: show_time(row.created_at),
-                sent: row.sent_at.map(show_time),
+                created: pages::display_time(row.created_at),
+                sent: row.sent_at.map(pages::display_time),
             })
             .collect(),
     }
@@ -597,10 +582,8 @@ async fn change_status(
         StatusActionOutcome::Unchanged(_) => "unchanged",
         StatusActionOutcome::Refused(_) => "deleted",
     };
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("{}?notice={notice}", detail_href(&external_id)),
-        ))
-        .finish())
+    Ok(super::pages::see_other(format!(
+        "{}?notice={notice}",
+        detail_href(&external_id)
+    )))
 }

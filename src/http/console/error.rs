@@ -1,7 +1,7 @@
 //! The console's error type: every failure is a page (or, before sign-in, a
 //! redirect to the sign-in page); unexpected ones log their cause chain.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use super::pages;
@@ -47,6 +47,7 @@ impl From<OperatorApiError> for ConsoleError {
         match error {
             OperatorApiError::Unavailable(store) => Self::Unavailable(store),
             OperatorApiError::Forbidden(permission) => Self::Forbidden(permission),
+            OperatorApiError::MissingCsrf => Self::Csrf,
             OperatorApiError::NotFound(message) => Self::NotFound(message),
             other => Self::Internal(Box::new(other)),
         }
@@ -69,9 +70,7 @@ impl ResponseError for ConsoleError {
         match self {
             Self::SignIn { next } => {
                 let target = format!("/console/login?next={}", url_encode(next));
-                return HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, target))
-                    .finish();
+                return pages::see_other(target);
             }
             Self::Internal(cause) => {
                 tracing::error!(error = %error_chain(cause.as_ref()), "console request failed")
@@ -93,14 +92,11 @@ impl ResponseError for ConsoleError {
     }
 }
 
-/// Percent-encodes a path for a query parameter.
-pub fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+/// Percent-encodes a path for a query parameter (its slashes kept, for
+/// readable sign-in links).
+pub fn url_encode(path: &str) -> String {
+    path.split('/')
+        .map(pages::encode_component)
+        .collect::<Vec<_>>()
+        .join("/")
 }

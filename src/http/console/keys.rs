@@ -2,7 +2,7 @@
 //! A new key is shown once, on the page that answers its creation; only its
 //! hash is stored, and it is never logged. A revoked key is refused at once.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +53,8 @@ impl From<&ApplicationRow> for ApplicationView {
         Self {
             name: row.name.clone(),
             app_id: row.app_id.clone(),
-            created: display_time(row.created_at),
-            revoked: row.revoked_at.map(display_time),
+            created: super::pages::display_time(row.created_at),
+            revoked: row.revoked_at.map(super::pages::display_time),
             active: !row.is_revoked(),
             revoke_action: format!("{LIST_PATH}/{}/revoke", row.app_id),
         }
@@ -69,10 +69,6 @@ struct ListView {
     name: String,
     name_error: Option<String>,
     notice: Option<String>,
-}
-
-fn display_time(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 async fn list_page(
@@ -248,12 +244,10 @@ async fn revoke(
         application = %revoked.name,
         "application revoked"
     );
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("{LIST_PATH}?notice=revoked&app={}", revoked.app_id),
-        ))
-        .finish())
+    Ok(super::pages::see_other(format!(
+        "{LIST_PATH}?notice=revoked&app={}",
+        revoked.app_id
+    )))
 }
 
 #[cfg(test)]

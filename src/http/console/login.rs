@@ -105,9 +105,7 @@ pub async fn show(
             .await?
             .is_some()
         {
-            return Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, next))
-                .finish());
+            return Ok(super::pages::see_other(next));
         }
     }
     login_page(StatusCode::OK, &state, "", &next, None)

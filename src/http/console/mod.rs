@@ -63,12 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The console's first page: the customers, which every role may read.
-async fn home(session: ConsoleSession) -> HttpResponse {
-    let _ = session;
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console/customers"))
-        .finish()
+/// The console's first page (after sign-in): the customers, which every
+/// role may read.
+async fn home(_signed_in: ConsoleSession) -> HttpResponse {
+    pages::see_other("/console/customers")
 }
 
 /// Integrations with PSA and billing platforms come in a later issue.

@@ -1,7 +1,6 @@
 //! The outbox: every mail, newest first, what it waits for or why it
 //! failed; failed and cancelled mail can be queued again.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -110,22 +109,6 @@ struct ListView {
     first_href: Option<String>,
 }
 
-fn display_time(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// Percent-encodes one path segment.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 fn is_retryable(status_text: &str) -> bool {
     status_text == status::FAILED || status_text == status::CANCELLED
 }
@@ -161,9 +144,9 @@ async fn list(
                 let waiting = row.status == status::QUEUED;
                 MailRow {
                     id: row.id,
-                    customer_href: customer_external_id
-                        .as_deref()
-                        .map(|id| format!("/console/customers/{}", path_segment(id))),
+                    customer_href: customer_external_id.as_deref().map(|id| {
+                        format!("/console/customers/{}", super::pages::encode_component(id))
+                    }),
                     customer: customer_external_id,
                     template: row.template_name,
                     recipient: row.recipient,
@@ -172,9 +155,9 @@ async fn list(
                     status: row.status,
                     attempts: row.attempts,
                     last_error: row.last_error,
-                    next_attempt: waiting.then(|| display_time(row.next_attempt_at)),
-                    created: display_time(row.created_at),
-                    sent: row.sent_at.map(display_time),
+                    next_attempt: waiting.then(|| super::pages::display_time(row.next_attempt_at)),
+                    created: super::pages::display_time(row.created_at),
+                    sent: row.sent_at.map(super::pages::display_time),
                     retry_action: format!("{LIST_PATH}/{}/retry", row.id),
                 }
             },
@@ -262,9 +245,7 @@ async fn retry(
         RetryOutcome::NotFound => return Err(no_such()),
     };
     let location = back.href(&[("notice", notice.to_owned()), ("mail", id.to_string())]);
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish())
+    Ok(super::pages::see_other(location))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,7 @@ async fn list(
             let updated_at = stored
                 .iter()
                 .find(|s| s.definition.id == definition.id)
-                .map(|s| display_time(s.updated_at))
+                .map(|s| super::pages::display_time(s.updated_at))
                 .unwrap_or_default();
             OptionRow {
                 id: definition.id.clone(),
@@ -393,19 +393,7 @@ fn conflict_page(
 }
 
 fn edit_path(option_id: &str) -> String {
-    format!("{LIST_PATH}/{}", path_segment(option_id))
-}
-
-/// Percent-encodes one path segment.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    format!("{LIST_PATH}/{}", super::pages::encode_component(option_id))
 }
 
 fn no_such_option() -> ConsoleError {
@@ -413,15 +401,10 @@ fn no_such_option() -> ConsoleError {
 }
 
 fn saved(notice: &str, option_id: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "{LIST_PATH}?notice={notice}&option={}",
-                path_segment(option_id)
-            ),
-        ))
-        .finish()
+    super::pages::see_other(format!(
+        "{LIST_PATH}?notice={notice}&option={}",
+        super::pages::encode_component(option_id)
+    ))
 }
 
 async fn find(
@@ -748,10 +731,6 @@ fn parse_values(
         });
     }
     Ok(values)
-}
-
-fn display_time(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 #[cfg(test)]

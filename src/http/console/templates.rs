@@ -2,7 +2,7 @@
 //! preview and the merge fields, revisions with their differences, restore,
 //! and a test mail. Saving goes through the same checks as the operator API.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -194,12 +194,6 @@ struct SaveForm {
     base_revision: Option<i32>,
 }
 
-fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
-}
-
 /// The editor page with `view`, e.g. again after a refused save.
 fn editor_page(
     status: StatusCode,
@@ -249,7 +243,9 @@ async fn save(
     match saved {
         Ok(SaveOutcome::Saved(row)) => {
             tracing::info!(template = %name, revision = row.revision, operator = %session.email, "template saved in the console");
-            Ok(see_other(format!("/console/templates/{name}?notice=saved")))
+            Ok(pages::see_other(format!(
+                "/console/templates/{name}?notice=saved"
+            )))
         }
         Err(NotifyError::Template {
             source: TemplateError::Invalid(problems),
@@ -431,7 +427,7 @@ async fn restore(
         })
         .await;
     match restored {
-        Ok(SaveOutcome::Saved(_)) => Ok(see_other(format!(
+        Ok(SaveOutcome::Saved(_)) => Ok(pages::see_other(format!(
             "/console/templates/{name}?notice=restored"
         ))),
         Ok(SaveOutcome::NoSuchTemplate) => Err(ConsoleError::NotFound(format!(
@@ -492,7 +488,7 @@ async fn test_mail(
         .await?;
     state.mail_queued.notify_one();
     tracing::info!(outbox_id = queued.id, operator = %session.email, "test mail queued from the console");
-    Ok(see_other(format!(
+    Ok(pages::see_other(format!(
         "/console/templates/{name}?notice=test-mail"
     )))
 }

@@ -21,8 +21,11 @@ pub enum OperatorApiError {
     Unauthorized,
     #[error("the email or password is wrong")]
     WrongCredentials,
-    #[error("{}", forbidden_message(*.0))]
+    #[error("your role does not allow this ({0:?})")]
     Forbidden(Permission),
+    /// A cookie-authenticated change without the session's CSRF token.
+    #[error("the request lacks the page's CSRF token (X-CSRF-Token); reload the page")]
+    MissingCsrf,
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -54,15 +57,6 @@ pub struct ErrorBody {
     pub problems: Vec<TemplateProblem>,
 }
 
-fn forbidden_message(permission: Permission) -> String {
-    match permission {
-        Permission::CsrfCheck => {
-            "the request lacks the page's CSRF token (X-CSRF-Token); reload the page".into()
-        }
-        other => format!("your role does not allow this ({other:?})"),
-    }
-}
-
 impl OperatorApiError {
     pub fn from_json_error(error: JsonPayloadError) -> Self {
         match error {
@@ -81,7 +75,7 @@ impl OperatorApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized | Self::WrongCredentials => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
+            Self::Forbidden(_) | Self::MissingCsrf => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "too_large",
@@ -130,7 +124,7 @@ impl ResponseError for OperatorApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::MissingCsrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -119,7 +119,7 @@ impl FromRequest for SignedIn {
                 Presented::Bearer(token) => token,
                 Presented::Cookie(token) => {
                     if unsafe_method && csrf.as_deref() != Some(csrf_token(&token).as_str()) {
-                        return Err(OperatorApiError::Forbidden(Permission::CsrfCheck));
+                        return Err(OperatorApiError::MissingCsrf);
                     }
                     token
                 }
