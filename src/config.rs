@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::domain::customer::NotificationMode;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-
-use crate::store::PoolOptions;
 
 /// The configuration file read when `--config` is not given, if present.
 pub const DEFAULT_CONFIG_FILE: &str = "mailroom.toml";
@@ -175,18 +174,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Who sends a new customer its access instructions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotificationMode {
-    /// Mailroom sends its own email (with an activation link); Synchronize
-    /// answers `SendNotification: false`.
-    Mailroom,
-    /// The BSS sends its email: Synchronize answers `SendNotification: true`
-    /// and a `GeneratedPassword`, once.
-    Bss,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("configuration file {0} does not exist")]
@@ -196,6 +183,10 @@ pub enum SettingsError {
     #[error("route_prefix must be a path such as /api/, not {0:?}")]
     BadPrefix(String),
 }
+
+/// The outbox poller's shortest interval: below it an idle poller would
+/// only spin.
+const MIN_POLL_INTERVAL_MS: u64 = 10;
 
 impl Settings {
     /// Reads the settings; `config` names a file that must exist.
@@ -213,8 +204,15 @@ impl Settings {
         settings.validated()
     }
 
-    /// Normalizes the route prefix to `/lower/case/`.
+    /// Normalizes the route prefix to `/lower/case/` and raises values that
+    /// would stall the service (no connections, no workers, a busy-looping
+    /// poller) to their floor. Idempotent.
     pub fn validated(mut self) -> Result<Self, SettingsError> {
+        self.pool_size = self.pool_size.max(1);
+        self.workers = self.workers.map(|workers| workers.max(1));
+        self.mail.poll_interval_ms = self.mail.poll_interval_ms.max(MIN_POLL_INTERVAL_MS);
+        self.mail.max_attempts = self.mail.max_attempts.max(1);
+        self.mail.activation_ttl_secs = self.mail.activation_ttl_secs.min(i64::MAX as u64);
         let trimmed = self.route_prefix.trim().trim_matches('/');
         if trimmed
             .chars()
@@ -230,13 +228,8 @@ impl Settings {
         Ok(self)
     }
 
-    pub fn pool_options(&self) -> PoolOptions {
-        let timeout = Duration::from_millis(self.database_timeout_ms);
-        PoolOptions {
-            max_size: self.pool_size.max(1),
-            checkout_timeout: timeout,
-            sqlite_busy_timeout: timeout,
-        }
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_timeout_ms)
     }
 
     pub fn cache_ttl(&self) -> Duration {

@@ -12,24 +12,26 @@ use utoipa_swagger_ui::SwaggerUi;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
-use crate::config::Settings;
+use crate::config::{Settings, SettingsError};
 use crate::http::activation::{self, ActivationPages};
-use crate::http::auth::ApplicationKeys;
-use crate::http::body::BodyLimit;
 use crate::http::console;
 use crate::http::operator::{self, OperatorState};
+use crate::http::service_manager::auth::ApplicationKeys;
+use crate::http::service_manager::body::BodyLimit;
+use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
-use crate::http::{health, lower_contract_path, openapi};
+use crate::http::{health, openapi};
 use crate::jobs::{audit_writer, outbox_worker};
 use crate::notify::mailer::{Mailer, MailerError};
+use crate::notify::outbox::Outbox;
 use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
 use crate::notify::{Notifier, NotifierSettings, ACTIVATION_PATH};
 use crate::store::connection::UnsupportedDatabaseUrl;
 use crate::store::sync_options::CatalogCache;
 use crate::store::{applications, templates};
-use crate::store::{DbTarget, Store, StoreError};
+use crate::store::{DbTarget, PoolOptions, Store, StoreError};
 use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ pub enum StartupError {
     Database(#[from] StoreError),
     #[error("cannot listen on the configured address")]
     Listen(#[from] std::io::Error),
+    #[error("the settings are not valid")]
+    Settings(#[from] SettingsError),
     #[error("cannot set up mail delivery")]
     Mail(#[from] MailerError),
 }
@@ -63,7 +67,11 @@ pub struct Application {
 /// Opens the pool and applies pending migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
     let target = DbTarget::parse(&settings.database_url)?;
-    let options = settings.pool_options();
+    let options = PoolOptions {
+        max_size: settings.pool_size,
+        checkout_timeout: settings.database_timeout(),
+        sqlite_busy_timeout: settings.database_timeout(),
+    };
     // Opening the pool waits for a first connection: keep it off the runtime.
     let store = tokio::task::spawn_blocking(move || Store::connect(target, &options))
         .await
@@ -81,6 +89,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let settings = settings.validated()?;
         let store = open_store(&settings).await?;
         let initial_credentials =
             store
@@ -107,12 +116,10 @@ impl Application {
                 mode: settings.notification_mode,
                 operator: settings.operator.clone(),
                 public_url: settings.public_url_for(port),
-                activation_ttl: chrono::Duration::seconds(
-                    settings.mail.activation_ttl_secs.min(i64::MAX as u64) as i64,
-                ),
+                activation_ttl: chrono::Duration::seconds(settings.mail.activation_ttl_secs as i64),
             },
         ));
-        let mail_queued = Arc::new(Notify::new());
+        let outbox = Outbox::new(store.clone());
         let outbox_worker = if settings.mail.deliver {
             let mailer = Mailer::from_settings(&settings.mail)?;
             let mail = &settings.mail;
@@ -124,13 +131,13 @@ impl Application {
                 mailer,
                 outbox_worker::WorkerSettings {
                     from: mail.from.clone(),
-                    poll_interval: Duration::from_millis(mail.poll_interval_ms.max(10)),
+                    poll_interval: Duration::from_millis(mail.poll_interval_ms),
                     retry_base: Duration::from_millis(mail.retry_base_ms),
                     retry_max: Duration::from_millis(mail.retry_max_ms),
-                    max_attempts: mail.max_attempts.max(1),
+                    max_attempts: mail.max_attempts,
                     lease: send_timeout * 4 + Duration::from_secs(60),
                 },
-                Arc::clone(&mail_queued),
+                outbox.wake_signal(),
                 stopped,
             );
             Some((stop, handle))
@@ -145,12 +152,12 @@ impl Application {
             catalog,
             notification_mode: settings.notification_mode,
             route_prefix: prefix.clone(),
-            mail_queued: Arc::clone(&mail_queued),
+            outbox: outbox.clone(),
         });
         let operator_state = web::Data::new(OperatorState {
             store: store.clone(),
             notifier,
-            mail_queued,
+            outbox,
             session_ttl: chrono::Duration::seconds(settings.operator_session_secs as i64),
             throttle: Default::default(),
             catalog: Arc::clone(&contract_catalog),
@@ -202,7 +209,7 @@ impl Application {
         })
         .listen(listener)?;
         if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
+            server = server.workers(workers);
         }
         tracing::info!(
             address = %settings.listen,

@@ -5,12 +5,20 @@ use std::io::IsTerminal;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::EnvFilter;
 
+/// The header the BSS sends with its own id of each call.
+pub const TRACK_ID_HEADER: &str = "X-CloudPlatform-TrackId";
+
+/// The BSS's TrackId of a request, when it sent one.
+pub fn track_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(TRACK_ID_HEADER).and_then(|v| v.to_str().ok())
+}
+
 use crate::config::LogFormat;
-use crate::http::audit::TRACK_ID_HEADER;
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level.
 pub fn init(format: LogFormat) {
@@ -36,11 +44,7 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let track_id = request
-            .headers()
-            .get(TRACK_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let track_id = track_id(request.headers()).unwrap_or("-");
         tracing::info_span!(
             "request",
             method = %request.method(),

@@ -1,67 +1,60 @@
-//! The HTTP layer's error type: every failure becomes a result envelope with
-//! a negative code. Unexpected failures answer an opaque 500 and log their
-//! cause chain.
+//! The one error policy of the three front ends: a failure that is not the
+//! caller's is either "the database is unavailable" (503, logged as a
+//! warning: it heals by itself and the caller retries) or "internal" (500,
+//! opaque to the caller, logged as an error with its cause chain). Each
+//! front end wraps a [`ServerError`] in its own error type and answers it in
+//! its own format; the decision and the log line are made here, once.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 
-use super::service_manager::wire::ResultEnvelope;
-use crate::domain::{Rejection, ResultCode};
 use crate::store::StoreError;
+use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// A request refused with a code and message of its own.
-    #[error("{0}")]
-    Rejected(Rejection),
-    #[error("storage failed")]
-    Store(#[from] StoreError),
+pub enum ServerError {
+    #[error("the database is unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::Rejected(Rejection::new(ResultCode::BadRequest, message))
+impl ServerError {
+    /// Any failure the caller can do nothing about.
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
     }
-}
 
-impl From<Rejection> for ApiError {
-    fn from(rejection: Rejection) -> Self {
-        Self::Rejected(rejection)
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
-}
 
-pub use crate::telemetry::error_chain;
-
-impl ApiError {
-    fn envelope(&self) -> ResultEnvelope {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::Rejected(rejection) => ResultEnvelope::rejected(rejection.clone()),
-            Self::Store(error) if error.is_unavailable() => ResultEnvelope::new(
-                ResultCode::Unavailable,
-                "The Mailroom database is unavailable. Please retry later.",
-            ),
-            Self::Store(_) => ResultEnvelope::new(
-                ResultCode::InternalError,
-                "An internal error occurred. The cause is in the Mailroom service log.",
-            ),
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.envelope().result_code().http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
+    /// Logs the failure with its cause chain, in the request's span. Called
+    /// once, when the front end turns the error into its answer.
+    pub fn log(&self) {
         match self {
-            Self::Store(error) if error.is_unavailable() => {
-                tracing::warn!(error = %error_chain(error), "database unavailable");
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %error_chain(cause), "database unavailable");
             }
-            Self::Store(error) => tracing::error!(error = %error_chain(error), "request failed"),
-            Self::Rejected(_) => {}
+            Self::Internal(cause) => {
+                tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
+            }
         }
-        super::answer(self.envelope())
+    }
+}
+
+impl From<StoreError> for ServerError {
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(Box::new(error))
+        }
     }
 }

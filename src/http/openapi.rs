@@ -3,10 +3,10 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::health;
 use super::operator::error::ErrorBody;
 use super::operator::{outbox, session, templates};
+use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{accounts, wire};
 use crate::domain::operator::Role;
 use crate::domain::sync_options::{DataType, OptionKind, PredefinedValue};

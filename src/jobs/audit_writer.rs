@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::http::error::error_chain;
 use crate::store::audit::{insert_batch, NewAuditEntry};
 use crate::store::Store;
+use crate::telemetry::error_chain;
 
 const QUEUE_CAPACITY: usize = 8192;
 const MAX_BATCH: usize = 2000;

@@ -6,6 +6,7 @@
 //! rendered secret (an activation link) is ever stored.
 
 pub mod mailer;
+pub mod outbox;
 pub mod template;
 
 use std::collections::HashMap;

@@ -61,7 +61,7 @@ pub fn create(
         .map_err(StoreError::from);
     match inserted {
         Ok(_) => find_by_app_id(conn, &app_id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("application {app_id} vanished")).into()),
+            .ok_or_else(|| StoreError::corrupt(format!("application {app_id} vanished")).into()),
         Err(e) if e.is_retryable_conflict() => Err(CreateApplicationError::NameTaken(name.into())),
         Err(e) => Err(e.into()),
     }

@@ -160,8 +160,34 @@ pub fn build_pool(target: DbTarget, options: &PoolOptions) -> Result<DbPool, r2d
         .build(manager)
 }
 
-/// How often a transaction that lost a serialization conflict runs again.
-const SERIALIZATION_ATTEMPTS: u32 = 10;
+/// How many times in all a unit of work runs while it keeps losing races to
+/// concurrent writers: the store's one retry budget.
+const RACE_ATTEMPTS: u32 = 10;
+
+/// The store's one retry loop: runs `unit` again, after a short random pause
+/// that grows with each attempt (so the contenders spread out), while it
+/// fails with an error `lost_race` accepts, up to [`RACE_ATTEMPTS`] in all.
+/// `unit` must be safe to repeat.
+pub fn retry_lost_races<T, E>(
+    lost_race: impl Fn(&E) -> bool,
+    mut unit: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match unit() {
+            Err(error) if lost_race(&error) && attempt < RACE_ATTEMPTS => {
+                let ceiling_ms = 1u64 << attempt.min(6);
+                std::thread::sleep(Duration::from_millis(rand::Rng::gen_range(
+                    &mut rand::thread_rng(),
+                    1..=ceiling_ms,
+                )));
+                attempt += 1;
+                tracing::debug!(attempt, "lost a race to a concurrent writer; running again");
+            }
+            result => return result,
+        }
+    }
+}
 
 /// Errors that can say whether they mean "a concurrent transaction won;
 /// run again".
@@ -197,25 +223,18 @@ where
     F: FnMut(&mut DbConnection) -> Result<T, E>,
     E: TransactionError,
 {
-    let mut attempt = 1;
-    loop {
-        match run_once(conn, &mut work) {
-            Err(error) if error.is_serialization_failure() && attempt < SERIALIZATION_ATTEMPTS => {
-                // Back off a random while so the contenders spread out.
-                let ceiling_ms = 1u64 << attempt.min(6);
-                std::thread::sleep(Duration::from_millis(rand::Rng::gen_range(
-                    &mut rand::thread_rng(),
-                    1..=ceiling_ms,
-                )));
-                attempt += 1;
-                tracing::debug!(
-                    attempt,
-                    "transaction lost a serialization conflict; running again"
-                );
-            }
-            result => return result,
-        }
-    }
+    retry_lost_races(E::is_serialization_failure, || run_once(conn, &mut work))
+}
+
+/// [`write_transaction`] without its retries, for a unit of work that
+/// retries itself around more than the transaction (see
+/// [`retry_lost_races`]).
+pub fn write_transaction_once<T, E, F>(conn: &mut DbConnection, mut work: F) -> Result<T, E>
+where
+    F: FnMut(&mut DbConnection) -> Result<T, E>,
+    E: TransactionError,
+{
+    run_once(conn, &mut work)
 }
 
 /// SQLite admits one writer at a time, and a writer that finds the lock

@@ -13,8 +13,8 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const MIGRATION_LOCK_KEY: i64 = 0x6d61_696c_726f_6f6d;
 
 #[derive(Debug, thiserror::Error)]
-#[error("running database migrations failed: {0}")]
-pub struct MigrationError(String);
+#[error("running database migrations failed")]
+pub struct MigrationError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// Applies every pending migration and returns the versions it applied.
 pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationError> {
@@ -22,11 +22,11 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
         DbConnection::Sqlite(sqlite) => sqlite
             .run_pending_migrations(SQLITE)
             .map(|versions| versions.iter().map(ToString::to_string).collect())
-            .map_err(|e| MigrationError(e.to_string()))?,
+            .map_err(MigrationError)?,
         DbConnection::Postgres(pg) => {
             let lock = |pg: &mut diesel::PgConnection, sql: &str| {
                 pg.batch_execute(sql)
-                    .map_err(|e| MigrationError(e.to_string()))
+                    .map_err(|e| MigrationError(Box::new(e)))
             };
             lock(
                 pg,
@@ -35,7 +35,7 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
             let result = pg
                 .run_pending_migrations(POSTGRES)
                 .map(|versions| versions.iter().map(ToString::to_string).collect())
-                .map_err(|e| MigrationError(e.to_string()));
+                .map_err(MigrationError);
             lock(
                 pg,
                 &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),

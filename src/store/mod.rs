@@ -29,8 +29,12 @@ pub enum StoreError {
     #[error("database query failed")]
     Query(#[source] DieselError),
     /// Stored data that does not parse (for example a JSON column).
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    #[error("stored data is corrupt: {what}")]
+    Corrupt {
+        what: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error(transparent)]
     Migration(#[from] migrations::MigrationError),
     #[error("the database task stopped unexpectedly")]
@@ -38,6 +42,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Stored data that breaks a rule the code relies on.
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        Self::Corrupt {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    /// Stored data that does not parse.
+    pub fn corrupt_because(
+        what: impl Into<String>,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Corrupt {
+            what: what.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
@@ -45,13 +68,14 @@ impl StoreError {
     /// True for a unique-key race lost to a concurrent writer: the unit of
     /// work can run again and will then see the winner's row.
     pub fn is_retryable_conflict(&self) -> bool {
-        matches!(
-            self,
-            Self::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure,
-                _
-            ))
-        )
+        connection::TransactionError::is_serialization_failure(self)
+            || matches!(
+                self,
+                Self::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation,
+                    _
+                ))
+            )
     }
 }
 

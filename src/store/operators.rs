@@ -22,7 +22,7 @@ pub struct OperatorRow {
 impl OperatorRow {
     pub fn role(&self) -> Result<Role, StoreError> {
         Role::parse(&self.role).ok_or_else(|| {
-            StoreError::Corrupt(format!("operator {} has role {:?}", self.id, self.role))
+            StoreError::corrupt(format!("operator {} has role {:?}", self.id, self.role))
         })
     }
 }

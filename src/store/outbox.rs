@@ -8,12 +8,58 @@ use super::connection::{write_transaction, DbConnection};
 use super::schema::{customers, outbox};
 use super::StoreError;
 
-/// Status values of an outbox row.
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const SENT: &str = "sent";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
+/// Where a mail is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Waiting for its (next) attempt.
+    Queued,
+    Sent,
+    /// Gave up: a permanent refusal or no attempts left.
+    Failed,
+    /// Must not go out (for example, its customer was deleted).
+    Cancelled,
+}
+
+impl OutboxStatus {
+    pub const ALL: [Self; 4] = [Self::Queued, Self::Sent, Self::Failed, Self::Cancelled];
+
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// Only failed or cancelled mail can be queued again by an operator.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled)
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored status the code does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown outbox status {0:?}")]
+pub struct UnknownOutboxStatus(String);
+
+impl TryFrom<String> for OutboxStatus {
+    type Error = UnknownOutboxStatus;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or(UnknownOutboxStatus(text))
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,7 +71,8 @@ pub struct OutboxRow {
     pub customer_id: Option<i64>,
     pub recipient: Option<String>,
     pub subject: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: OutboxStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub lease_owner: Option<String>,
@@ -95,7 +142,7 @@ fn insert(
             outbox::template_name.eq(template_name),
             outbox::customer_id.eq(customer_id),
             outbox::recipient.eq(recipient),
-            outbox::status.eq(status::QUEUED),
+            outbox::status.eq(OutboxStatus::Queued.as_str()),
             outbox::next_attempt_at.eq(now),
             outbox::created_at.eq(now),
             outbox::updated_at.eq(now),
@@ -123,7 +170,7 @@ pub fn claim_due(
     let now = Utc::now().naive_utc();
     write_transaction(conn, |conn| {
         let due = outbox::table
-            .filter(outbox::status.eq(status::QUEUED))
+            .filter(outbox::status.eq(OutboxStatus::Queued.as_str()))
             .filter(outbox::next_attempt_at.le(now))
             .filter(
                 outbox::lease_expires_at
@@ -176,7 +223,7 @@ pub fn record_sent(
     let now = Utc::now().naive_utc();
     diesel::update(leased!(id, owner))
         .set((
-            outbox::status.eq(status::SENT),
+            outbox::status.eq(OutboxStatus::Sent.as_str()),
             outbox::attempts.eq(outbox::attempts + 1),
             outbox::recipient.eq(recipient),
             outbox::subject.eq(subject),
@@ -202,9 +249,9 @@ pub fn record_failure(
 ) -> Result<(), StoreError> {
     let now = Utc::now().naive_utc();
     let next_status = if retry_at.is_some() {
-        status::QUEUED
+        OutboxStatus::Queued.as_str()
     } else {
-        status::FAILED
+        OutboxStatus::Failed.as_str()
     };
     diesel::update(leased!(id, owner))
         .set((
@@ -230,7 +277,7 @@ pub fn cancel(
     let now = Utc::now().naive_utc();
     diesel::update(leased!(id, owner))
         .set((
-            outbox::status.eq(status::CANCELLED),
+            outbox::status.eq(OutboxStatus::Cancelled.as_str()),
             outbox::last_error.eq(reason),
             outbox::lease_owner.eq(None::<String>),
             outbox::lease_expires_at.eq(None::<NaiveDateTime>),
@@ -246,7 +293,7 @@ pub enum RetryOutcome {
     Queued(Box<OutboxRow>),
     NotFound,
     /// Only failed or cancelled mail can be retried; this one is `status`.
-    NotRetryable(String),
+    NotRetryable(OutboxStatus),
 }
 
 /// Queues a failed mail again, due now, with a fresh set of attempts.
@@ -260,13 +307,15 @@ pub fn retry(conn: &mut DbConnection, id: i64) -> Result<RetryOutcome, StoreErro
         else {
             return Ok(RetryOutcome::NotFound);
         };
-        if current != status::FAILED && current != status::CANCELLED {
+        let current = OutboxStatus::try_from(current)
+            .map_err(|e| StoreError::corrupt_because(format!("outbox mail {id}"), e))?;
+        if !current.is_retryable() {
             return Ok(RetryOutcome::NotRetryable(current));
         }
         let now = Utc::now().naive_utc();
         diesel::update(outbox::table.find(id))
             .set((
-                outbox::status.eq(status::QUEUED),
+                outbox::status.eq(OutboxStatus::Queued.as_str()),
                 outbox::attempts.eq(0),
                 outbox::next_attempt_at.eq(now),
                 outbox::updated_at.eq(now),
@@ -279,7 +328,7 @@ pub fn retry(conn: &mut DbConnection, id: i64) -> Result<RetryOutcome, StoreErro
 /// Newest first, optionally of one status and before an id (paging).
 pub fn list(
     conn: &mut DbConnection,
-    status_filter: Option<&str>,
+    status_filter: Option<OutboxStatus>,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -290,7 +339,7 @@ pub fn list(
         .limit(limit)
         .into_boxed();
     if let Some(wanted) = status_filter {
-        query = query.filter(outbox::status.eq(wanted.to_owned()));
+        query = query.filter(outbox::status.eq(wanted.as_str()));
     }
     if let Some(before) = before_id {
         query = query.filter(outbox::id.lt(before));

@@ -37,7 +37,10 @@ impl DefinitionRow {
     fn into_definition(self) -> Result<SyncOptionDefinition, StoreError> {
         let predefined_values: Vec<PredefinedValue> = serde_json::from_str(&self.predefined_values)
             .map_err(|e| {
-                StoreError::Corrupt(format!("predefined values of sync option {}: {e}", self.id))
+                StoreError::corrupt_because(
+                    format!("predefined values of sync option {}", self.id),
+                    e,
+                )
             })?;
         Ok(SyncOptionDefinition {
             kind: OptionKind::from_stored(&self.kind),
@@ -196,7 +199,7 @@ pub fn save_definition_checked(
     use super::schema::customer_identities;
 
     let predefined = serde_json::to_string(&definition.predefined_values)
-        .map_err(|e| StoreError::Corrupt(format!("predefined values: {e}")))?;
+        .map_err(|e| StoreError::corrupt_because("predefined values", e))?;
     let result = super::connection::write_transaction(conn, |conn| -> Result<_, StoreError> {
         let now = chrono::Utc::now().naive_utc();
         let values = (

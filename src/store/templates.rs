@@ -198,5 +198,5 @@ fn insert_revision(
         ))
         .execute(conn)?;
     self::revision(conn, name, revision)?
-        .ok_or_else(|| StoreError::Corrupt(format!("revision {revision} of {name} vanished")))
+        .ok_or_else(|| StoreError::corrupt(format!("revision {revision} of {name} vanished")))
 }

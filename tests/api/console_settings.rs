@@ -2,6 +2,7 @@
 //! gets), application keys, the outbox; one role policy with the API.
 
 use mailroom::domain::operator::Role;
+use mailroom::store::outbox::OutboxStatus;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -462,7 +463,7 @@ async fn failed_mail_shows_and_retry_queues_it(backend: Backend) {
             .expect("the mail")
             .status
     };
-    assert_eq!(status_of(app.outbox_rows().await), "failed");
+    assert_eq!(status_of(app.outbox_rows().await), OutboxStatus::Failed);
 
     let retried = admin.post_form(&retry, &[("status", "failed")]).await;
     assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.html);
@@ -471,7 +472,7 @@ async fn failed_mail_shows_and_retry_queues_it(backend: Backend) {
         location,
         format!("/console/outbox?status=failed&notice=retried&mail={mail}")
     );
-    assert_eq!(status_of(app.outbox_rows().await), "queued");
+    assert_eq!(status_of(app.outbox_rows().await), OutboxStatus::Queued);
     let page = admin.get(&location).await;
     assert!(page.html.contains(&format!("Mail {mail} is queued again.")));
     let queued = admin.get("/console/outbox?status=queued").await;

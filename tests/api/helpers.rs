@@ -286,7 +286,7 @@ impl TestApp {
             .store
             .run(move |conn| {
                 mailroom::store::applications::create(conn, &name, &issued)
-                    .map_err(|e| mailroom::store::StoreError::Corrupt(e.to_string()))
+                    .map_err(|e| mailroom::store::StoreError::corrupt_because("a test query", e))
             })
             .await
             .expect("create an application");
@@ -489,7 +489,7 @@ impl TestApp {
         self.store
             .run(move |conn| {
                 mailroom::store::operators::create(conn, &stored, &hash, role)
-                    .map_err(|e| mailroom::store::StoreError::Corrupt(e.to_string()))
+                    .map_err(|e| mailroom::store::StoreError::corrupt_because("a test query", e))
             })
             .await
             .expect("create an operator");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mailroom::config::{NotificationMode, Settings, SmtpSettings, SmtpTls};
-use mailroom::store::outbox::status;
+use mailroom::store::outbox::OutboxStatus;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -99,7 +99,7 @@ async fn new_customer_receives_access_instructions_once(backend: Backend) {
     assert_no_more_mail(&smtp, 1).await;
     let rows = app.outbox_rows().await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, status::SENT);
+    assert_eq!(rows[0].status, OutboxStatus::Sent);
     assert_eq!(rows[0].attempts, 1);
     assert_eq!(rows[0].recipient.as_deref(), Some("pat@acme.example"));
 }
@@ -128,7 +128,7 @@ async fn smtp_down_then_up_delivers_exactly_once(backend: Backend) {
             rows.first().is_some_and(|r| r.attempts >= 2)
         })
         .await;
-    assert_eq!(rows[0].status, status::QUEUED);
+    assert_eq!(rows[0].status, OutboxStatus::Queued);
     assert!(rows[0].last_error.is_some());
 
     let smtp = SmtpServer::start_on(port, Behaviour::Accept).await;
@@ -136,7 +136,7 @@ async fn smtp_down_then_up_delivers_exactly_once(backend: Backend) {
     assert_eq!(mails[0].rcpt_to, vec!["pat@late.example".to_owned()]);
     assert_no_more_mail(&smtp, 1).await;
     let rows = app.outbox_rows().await;
-    assert_eq!(rows[0].status, status::SENT);
+    assert_eq!(rows[0].status, OutboxStatus::Sent);
     assert_eq!(rows[0].last_error, None);
 }
 
@@ -166,7 +166,7 @@ async fn temporary_refusals_and_a_hung_server_are_retried(backend: Backend) {
             })
         })
         .await;
-    assert_eq!(rows[0].status, status::QUEUED);
+    assert_eq!(rows[0].status, OutboxStatus::Queued);
 
     smtp.set_behaviour(Behaviour::Accept);
     smtp.wait_for(1, WAIT).await;
@@ -181,7 +181,8 @@ async fn rejected_address_fails_until_an_operator_retries(backend: Backend) {
     app.synchronize(&customer).await;
     let rows = app
         .wait_for_outbox(WAIT, "a failed mail", |rows| {
-            rows.first().is_some_and(|r| r.status == status::FAILED)
+            rows.first()
+                .is_some_and(|r| r.status == OutboxStatus::Failed)
         })
         .await;
     // A permanent refusal is not retried on its own.
@@ -398,7 +399,7 @@ async fn without_smtp_mail_lands_in_the_folder(backend: Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
     app.synchronize(&account("1010", "folder.example")).await;
     app.wait_for_outbox(WAIT, "a sent mail", |rows| {
-        rows.first().is_some_and(|r| r.status == status::SENT)
+        rows.first().is_some_and(|r| r.status == OutboxStatus::Sent)
     })
     .await;
     let files: Vec<_> = std::fs::read_dir(app.mail_dir.path())

@@ -9,13 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::pages;
 use super::{ConsoleError, ConsoleSession};
-use crate::domain::customer::CustomerStatus;
+use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
 use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::customers::{
-    self, ConsoleCustomer, CustomerFilter, CustomerListRow, StatusAction, StatusActionOutcome,
-};
+use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
 
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -458,7 +456,7 @@ fn detail_view(
             .map(|row| MailView {
                 id: row.id,
                 template: row.template_name,
-                status: row.status,
+                status: row.status.as_str().to_owned(),
                 recipient: row.recipient,
                 subject: row.subject,
                 attempts: row.attempts,

@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::pages;
 use crate::domain::operator::Permission;
+use crate::http::error::ServerError;
 use crate::http::operator::error::OperatorApiError;
 use crate::store::StoreError;
-use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -26,30 +26,34 @@ pub enum ConsoleError {
     NotFound(String),
     #[error("The form could not be read: {0}")]
     BadForm(String),
-    #[error("The database is unavailable; nothing was changed. Try again shortly.")]
-    Unavailable(#[source] StoreError),
-    #[error("Something went wrong on our side; it has been logged.")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Not the operator's fault: see [`ServerError`].
+    #[error("{}", server_message(.0))]
+    Server(#[from] ServerError),
+}
+
+fn server_message(error: &ServerError) -> &'static str {
+    match error {
+        ServerError::Unavailable(_) => {
+            "The database is unavailable; nothing was changed. Try again shortly."
+        }
+        ServerError::Internal(_) => "Something went wrong on our side; it has been logged.",
+    }
 }
 
 impl From<StoreError> for ConsoleError {
     fn from(error: StoreError) -> Self {
-        if error.is_unavailable() {
-            Self::Unavailable(error)
-        } else {
-            Self::Internal(Box::new(error))
-        }
+        Self::Server(error.into())
     }
 }
 
 impl From<OperatorApiError> for ConsoleError {
     fn from(error: OperatorApiError) -> Self {
         match error {
-            OperatorApiError::Unavailable(store) => Self::Unavailable(store),
+            OperatorApiError::Server(error) => Self::Server(error),
             OperatorApiError::Forbidden(permission) => Self::Forbidden(permission),
             OperatorApiError::MissingCsrf => Self::Csrf,
             OperatorApiError::NotFound(message) => Self::NotFound(message),
-            other => Self::Internal(Box::new(other)),
+            other => Self::Server(ServerError::internal(other)),
         }
     }
 }
@@ -61,8 +65,7 @@ impl ResponseError for ConsoleError {
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Server(error) => error.status(),
         }
     }
 
@@ -72,12 +75,7 @@ impl ResponseError for ConsoleError {
                 let target = format!("/console/login?next={}", url_encode(next));
                 return pages::see_other(target);
             }
-            Self::Internal(cause) => {
-                tracing::error!(error = %error_chain(cause.as_ref()), "console request failed")
-            }
-            Self::Unavailable(cause) => {
-                tracing::warn!(error = %error_chain(cause), "database unavailable")
-            }
+            Self::Server(error) => error.log(),
             _ => {}
         }
         let heading = match self {
@@ -85,7 +83,7 @@ impl ResponseError for ConsoleError {
             Self::Csrf => "Form expired",
             Self::NotFound(_) => "Not found",
             Self::BadForm(_) => "Bad request",
-            Self::Unavailable(_) => "Try again shortly",
+            Self::Server(ServerError::Unavailable(_)) => "Try again shortly",
             _ => "Error",
         };
         pages::error_page(self.status_code(), heading, &self.to_string())

@@ -10,8 +10,8 @@ use super::pages::render_status;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::app_key::IssuedKey;
 use crate::domain::operator::Permission;
-use crate::http::auth::ApplicationKeys;
 use crate::http::operator::OperatorState;
+use crate::http::service_manager::auth::ApplicationKeys;
 use crate::store::applications::{self, ApplicationRow, CreateApplicationError};
 
 pub const TEMPLATES: &[(&str, &str)] = &[

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::pages::render_status;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::token::IssuedToken;
-use crate::http::operator::error::OperatorApiError;
-use crate::http::operator::session::{close_session, open_session, session_cookie, SESSION_COOKIE};
+use crate::http::error::ServerError;
+
+use crate::http::operator::session::{
+    close_session, open_session, session_cookie, SignInError, SESSION_COOKIE,
+};
 use crate::http::operator::OperatorState;
 
 pub const TEMPLATES: &[(&str, &str)] = &[(
@@ -89,7 +92,7 @@ fn login_page(
         .finish();
     response
         .add_cookie(&cookie)
-        .map_err(|e| ConsoleError::Internal(Box::new(e)))?;
+        .map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
     Ok(response)
 }
 
@@ -143,21 +146,21 @@ pub async fn submit(
                 .cookie(cookie)
                 .finish())
         }
-        Err(OperatorApiError::WrongCredentials) => login_page(
+        Err(SignInError::WrongCredentials) => login_page(
             StatusCode::UNAUTHORIZED,
             &state,
             &form.email,
             &next,
             Some("The email or password is wrong.".into()),
         ),
-        Err(OperatorApiError::TooManyAttempts(message)) => login_page(
+        Err(SignInError::TooManyAttempts(message)) => login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &state,
             &form.email,
             &next,
             Some(message),
         ),
-        Err(other) => Err(other.into()),
+        Err(SignInError::Server(error)) => Err(error.into()),
     }
 }
 

@@ -15,12 +15,28 @@ pub mod session;
 pub mod sync_options;
 pub mod templates;
 
+use std::sync::LazyLock;
+
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
+use handlebars::Handlebars;
 
 pub use error::ConsoleError;
 pub use session::ConsoleSession;
+
+/// Every page template, compiled once: each section module owns its own.
+static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    pages::compile([
+        landing::TEMPLATES,
+        login::TEMPLATES,
+        templates::TEMPLATES,
+        customers::TEMPLATES,
+        sync_options::TEMPLATES,
+        keys::TEMPLATES,
+        outbox::TEMPLATES,
+    ])
+});
 
 pub const CONSOLE_PREFIX: &str = "/console";
 

@@ -8,7 +8,7 @@ use super::pages::render;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
-use crate::store::outbox::{self as outbox_store, status, OutboxEntry, RetryOutcome};
+use crate::store::outbox::{self as outbox_store, OutboxEntry, OutboxStatus, RetryOutcome};
 
 pub const TEMPLATES: &[(&str, &str)] = &[(
     "outbox",
@@ -22,24 +22,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 const LIST_PATH: &str = "/console/outbox";
 const PAGE_SIZE: i64 = 50;
-const STATUSES: [&str; 4] = [
-    status::QUEUED,
-    status::SENT,
-    status::FAILED,
-    status::CANCELLED,
-];
 
 /// The list's filter and page, as links and forms carry them.
 #[derive(Debug, Default, Clone)]
 struct Position {
-    status: Option<&'static str>,
+    status: Option<OutboxStatus>,
     before: Option<i64>,
 }
 
 impl Position {
     fn read(status_text: &str, before_text: &str) -> Self {
         Self {
-            status: STATUSES.iter().copied().find(|s| *s == status_text.trim()),
+            status: OutboxStatus::parse(status_text.trim()),
             before: before_text.trim().parse().ok().filter(|id: &i64| *id > 0),
         }
     }
@@ -48,7 +42,7 @@ impl Position {
     fn href(&self, extra: &[(&str, String)]) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(status) = self.status {
-            pairs.push(("status", status.to_owned()));
+            pairs.push(("status", status.as_str().to_owned()));
         }
         if let Some(before) = self.before {
             pairs.push(("before", before.to_string()));
@@ -109,10 +103,6 @@ struct ListView {
     first_href: Option<String>,
 }
 
-fn is_retryable(status_text: &str) -> bool {
-    status_text == status::FAILED || status_text == status::CANCELLED
-}
-
 async fn list(
     state: web::Data<OperatorState>,
     session: ConsoleSession,
@@ -141,7 +131,7 @@ async fn list(
                  row,
                  customer_external_id,
              }| {
-                let waiting = row.status == status::QUEUED;
+                let waiting = row.status == OutboxStatus::Queued;
                 MailRow {
                     id: row.id,
                     customer_href: customer_external_id.as_deref().map(|id| {
@@ -151,8 +141,8 @@ async fn list(
                     template: row.template_name,
                     recipient: row.recipient,
                     subject: row.subject,
-                    retryable: may_retry && is_retryable(&row.status),
-                    status: row.status,
+                    retryable: may_retry && row.status.is_retryable(),
+                    status: row.status.as_str().to_owned(),
                     attempts: row.attempts,
                     last_error: row.last_error,
                     next_attempt: waiting.then(|| super::pages::display_time(row.next_attempt_at)),
@@ -192,14 +182,14 @@ async fn list(
         _ => (None, None),
     };
     let view = ListView {
-        statuses: STATUSES
-            .iter()
-            .map(|&value| StatusChoice {
-                value,
-                selected: position.status == Some(value),
+        statuses: OutboxStatus::ALL
+            .into_iter()
+            .map(|status| StatusChoice {
+                value: status.as_str(),
+                selected: position.status == Some(status),
             })
             .collect(),
-        status: position.status,
+        status: position.status.map(OutboxStatus::as_str),
         before: position.before,
         mails,
         status_error,
@@ -231,13 +221,9 @@ async fn retry(
     let no_such = || ConsoleError::NotFound("There is no such mail.".into());
     let id: i64 = id.trim().parse().map_err(|_| no_such())?;
     let back = Position::read(&form.status, &form.before);
-    let outcome = state
-        .store
-        .run(move |conn| outbox_store::retry(conn, id))
-        .await?;
+    let outcome = state.outbox.retry(id).await?;
     let notice = match outcome {
         RetryOutcome::Queued(_) => {
-            state.mail_queued.notify_one();
             tracing::info!(outbox_id = id, operator = %session.email, "mail queued again");
             "retried"
         }

@@ -1,8 +1,6 @@
 //! The console's page templates, compiled once, and the page chrome (title,
 //! navigation by role, the CSRF token) every page is rendered with.
 
-use std::sync::LazyLock;
-
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use handlebars::Handlebars;
@@ -10,6 +8,7 @@ use serde::Serialize;
 
 use super::ConsoleError;
 use crate::domain::operator::{Permission, Role};
+use crate::http::error::ServerError;
 
 /// Templates shared by every page (`{{> top}}` and `{{> bottom}}`).
 const SHARED: &[(&str, &str)] = &[
@@ -28,19 +27,13 @@ const SHARED: &[(&str, &str)] = &[
     ),
 ];
 
-static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+/// Compiles the page templates: the shared ones and every section's.
+pub fn compile<'a>(
+    sections: impl IntoIterator<Item = &'a [(&'static str, &'static str)]>,
+) -> Handlebars<'static> {
     let mut pages = Handlebars::new();
     pages.set_strict_mode(false);
-    let all = SHARED
-        .iter()
-        .chain(super::landing::TEMPLATES)
-        .chain(super::login::TEMPLATES)
-        .chain(super::templates::TEMPLATES)
-        .chain(super::customers::TEMPLATES)
-        .chain(super::sync_options::TEMPLATES)
-        .chain(super::keys::TEMPLATES)
-        .chain(super::outbox::TEMPLATES);
-    for (name, source) in all {
+    for (name, source) in SHARED.iter().chain(sections.into_iter().flatten()) {
         if let Err(error) = pages.register_template_string(name, source) {
             // The templates are part of the binary: a broken one is a bug
             // that the tests catch on the first page they load.
@@ -48,7 +41,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         }
     }
     pages
-});
+}
 
 /// What every signed-in page shows around its content.
 #[derive(Debug, Clone, Serialize)]
@@ -124,16 +117,16 @@ pub fn render_status<T: Serialize>(
     chrome: Option<&Chrome>,
     page: &T,
 ) -> Result<HttpResponse, ConsoleError> {
-    let body = PAGES
+    let body = super::PAGES
         .render(name, &PageContext { chrome, page })
-        .map_err(|e| ConsoleError::Internal(Box::new(e)))?;
+        .map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
     Ok(html(status, body))
 }
 
 /// An error page; never fails (falls back to plain text).
 pub fn error_page(status: StatusCode, heading: &str, message: &str) -> HttpResponse {
     let page = serde_json::json!({"heading": heading, "message": message});
-    match PAGES.render(
+    match super::PAGES.render(
         "error",
         &PageContext::<serde_json::Value> {
             chrome: None,

@@ -15,6 +15,7 @@ use crate::domain::sync_options::{
     DataType, OptionKind, PredefinedValue, SyncOptionCatalog, SyncOptionDefinition, ValueFormat,
     MAX_OPTION_VALUE_LEN,
 };
+use crate::http::error::ServerError;
 use crate::http::operator::OperatorState;
 use crate::http::service_manager::wire::SyncOptionsResult;
 use crate::store::sync_options::{
@@ -132,7 +133,7 @@ async fn list(
     // handler builds it (its cache may be up to a few seconds older).
     let catalog = SyncOptionCatalog::new(stored.iter().map(|s| s.definition.clone()).collect());
     let bss_json = serde_json::to_string_pretty(&SyncOptionsResult::from_catalog(&catalog))
-        .map_err(|e| ConsoleError::Internal(Box::new(e)))?;
+        .map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
     let options = catalog
         .definitions()
         .iter()

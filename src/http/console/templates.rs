@@ -17,7 +17,7 @@ use crate::notify::template::{
     MergeField, TemplateError, TemplatePart, TemplateProblem, TemplateSource,
 };
 use crate::notify::NotifyError;
-use crate::store::outbox;
+
 use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
 
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -482,11 +482,7 @@ async fn test_mail(
         }
     };
     let owned = name.to_string();
-    let queued = state
-        .store
-        .run(move |conn| outbox::queue_test(conn, &owned, &to))
-        .await?;
-    state.mail_queued.notify_one();
+    let queued = state.outbox.queue_test(owned, to).await?;
     tracing::info!(outbox_id = queued.id, operator = %session.email, "test mail queued from the console");
     Ok(pages::see_other(format!(
         "/console/templates/{name}?notice=test-mail"

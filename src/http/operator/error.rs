@@ -8,10 +8,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::operator::Permission;
+use crate::http::error::ServerError;
 use crate::notify::template::{TemplateError, TemplateProblem};
 use crate::notify::NotifyError;
 use crate::store::StoreError;
-use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorApiError {
@@ -38,10 +38,16 @@ pub enum OperatorApiError {
     InvalidTemplate(Vec<TemplateProblem>),
     #[error("{0}")]
     Invalid(String),
-    #[error("the database is unavailable; try again shortly")]
-    Unavailable(#[source] StoreError),
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Not the caller's fault: see [`ServerError`].
+    #[error("{}", server_message(.0))]
+    Server(#[from] ServerError),
+}
+
+fn server_message(error: &ServerError) -> &'static str {
+    match error {
+        ServerError::Unavailable(_) => "the database is unavailable; try again shortly",
+        ServerError::Internal(_) => "internal error",
+    }
 }
 
 /// The body of every operator API error.
@@ -82,19 +88,15 @@ impl OperatorApiError {
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::InvalidTemplate(_) => "invalid_template",
             Self::Invalid(_) => "invalid",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Server(ServerError::Unavailable(_)) => "unavailable",
+            Self::Server(ServerError::Internal(_)) => "internal",
         }
     }
 }
 
 impl From<StoreError> for OperatorApiError {
     fn from(error: StoreError) -> Self {
-        if error.is_unavailable() {
-            Self::Unavailable(error)
-        } else {
-            Self::Internal(Box::new(error))
-        }
+        Self::Server(error.into())
     }
 }
 
@@ -102,7 +104,7 @@ impl From<TemplateError> for OperatorApiError {
     fn from(error: TemplateError) -> Self {
         match error {
             TemplateError::Invalid(problems) => Self::InvalidTemplate(problems),
-            other => Self::Internal(Box::new(other)),
+            other => Self::Server(ServerError::internal(other)),
         }
     }
 }
@@ -130,20 +132,13 @@ impl ResponseError for OperatorApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidTemplate(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Server(error) => error.status(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Internal(cause) => {
-                tracing::error!(error = %error_chain(cause.as_ref()), "operator API request failed")
-            }
-            Self::Unavailable(cause) => {
-                tracing::warn!(error = %error_chain(cause), "database unavailable")
-            }
-            _ => {}
+        if let Self::Server(error) = self {
+            error.log();
         }
         let problems = match self {
             Self::InvalidTemplate(problems) => problems.clone(),

@@ -10,8 +10,8 @@ pub mod templates;
 use std::sync::Arc;
 
 use actix_web::web;
-use tokio::sync::Notify;
 
+use crate::notify::outbox::Outbox;
 use crate::notify::Notifier;
 use crate::store::Store;
 use error::OperatorApiError;
@@ -26,7 +26,7 @@ pub const OPERATOR_BODY_LIMIT: usize = 1024 * 1024;
 pub struct OperatorState {
     pub store: Store,
     pub notifier: Arc<Notifier>,
-    pub mail_queued: Arc<Notify>,
+    pub outbox: Outbox,
     pub session_ttl: chrono::Duration,
     pub throttle: crate::http::throttle::LoginThrottle,
     pub catalog: Arc<crate::store::sync_options::CatalogCache>,

@@ -9,7 +9,9 @@ use super::error::{ErrorBody, OperatorApiError};
 use super::session::SignedIn;
 use super::OperatorState;
 use crate::domain::operator::Permission;
-use crate::store::outbox::{self as outbox_store, status, OutboxEntry, OutboxRow, RetryOutcome};
+use crate::store::outbox::{
+    self as outbox_store, OutboxEntry, OutboxRow, OutboxStatus, RetryOutcome,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxMail {
@@ -31,11 +33,11 @@ pub struct OutboxMail {
 
 impl OutboxMail {
     fn new(row: OutboxRow, customer: Option<String>) -> Self {
-        let waiting = row.status == status::QUEUED;
+        let waiting = row.status == OutboxStatus::Queued;
         Self {
             id: row.id,
             template: row.template_name,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
             recipient: row.recipient,
             subject: row.subject,
             customer,
@@ -70,24 +72,20 @@ pub async fn list(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::ReadOutbox)?;
     let query = query.into_inner();
-    if let Some(wanted) = &query.status {
-        let known = [
-            status::QUEUED,
-            status::SENT,
-            status::FAILED,
-            status::CANCELLED,
-        ];
-        if !known.contains(&wanted.as_str()) {
-            return Err(OperatorApiError::BadRequest(format!(
-                "Unknown status {wanted:?}; use one of {}.",
+    let wanted = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(OutboxStatus::parse(text).ok_or_else(|| {
+            let known: Vec<&str> = OutboxStatus::ALL.iter().map(|s| s.as_str()).collect();
+            OperatorApiError::BadRequest(format!(
+                "Unknown status {text:?}; use one of {}.",
                 known.join(", ")
-            )));
-        }
-    }
+            ))
+        })?),
+    };
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let entries = state
         .store
-        .run(move |conn| outbox_store::list(conn, query.status.as_deref(), query.before, limit))
+        .run(move |conn| outbox_store::list(conn, wanted, query.before, limit))
         .await?;
     let mails: Vec<OutboxMail> = entries
         .into_iter()
@@ -117,13 +115,8 @@ pub async fn retry(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::RetryMail)?;
     let id = id.into_inner();
-    match state
-        .store
-        .run(move |conn| outbox_store::retry(conn, id))
-        .await?
-    {
+    match state.outbox.retry(id).await? {
         RetryOutcome::Queued(row) => {
-            state.mail_queued.notify_one();
             tracing::info!(outbox_id = id, operator = %operator.email, "mail queued again");
             Ok(HttpResponse::Ok().json(OutboxMail::new(*row, None)))
         }

@@ -14,8 +14,9 @@ use super::OperatorState;
 use crate::domain::operator::{Permission, Role};
 use crate::domain::password;
 use crate::domain::token::{csrf_token, hash_token, IssuedToken};
+use crate::http::error::ServerError;
 use crate::http::throttle;
-use crate::store::operators;
+use crate::store::{operators, StoreError};
 
 /// The operator a request is made by.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ pub async fn operator_of_session(
         .map(|operator| {
             Ok(SignedIn {
                 operator_id: operator.id,
-                role: operator.role()?,
+                role: operator.role().map_err(ServerError::from)?,
                 email: operator.email,
             })
         })
@@ -131,17 +132,45 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// Why a sign-in was refused; the API and the console each say it their way.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("the email or password is wrong")]
+    WrongCredentials,
+    /// The email is locked after repeated failures; the message says for how long.
+    #[error("{0}")]
+    TooManyAttempts(String),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(error: StoreError) -> Self {
+        Self::Server(error.into())
+    }
+}
+
+impl From<SignInError> for OperatorApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::WrongCredentials => Self::WrongCredentials,
+            SignInError::TooManyAttempts(message) => Self::TooManyAttempts(message),
+            SignInError::Server(error) => Self::Server(error),
+        }
+    }
+}
+
 /// Checks an operator's email and password (argon2, off the runtime) and
 /// opens a session. Repeated failures for an email lock it for a while.
 pub async fn open_session(
     state: &OperatorState,
     email: &str,
     password: String,
-) -> Result<(SignedIn, IssuedToken, NaiveDateTime), OperatorApiError> {
+) -> Result<(SignedIn, IssuedToken, NaiveDateTime), SignInError> {
     let email = email.trim().to_lowercase();
     if let Err(wait) = state.throttle.check(&email) {
         tracing::warn!(%email, "operator sign-in refused: too many failures");
-        return Err(OperatorApiError::TooManyAttempts(format!(
+        return Err(SignInError::TooManyAttempts(format!(
             "Too many failed sign-ins for this email. Try again in {}.",
             throttle::minutes(wait)
         )));
@@ -160,11 +189,11 @@ pub async fn open_session(
         password::verify(&password, hash) && stored_hash.is_some()
     })
     .await
-    .map_err(|e| OperatorApiError::Internal(Box::new(e)))?;
+    .map_err(ServerError::internal)?;
     let Some(operator) = operator.filter(|_| verified) else {
         state.throttle.failed(&email);
         tracing::info!(%email, "operator sign-in refused");
-        return Err(OperatorApiError::WrongCredentials);
+        return Err(SignInError::WrongCredentials);
     };
     state.throttle.succeeded(&email);
     let issued = IssuedToken::generate();
@@ -177,7 +206,7 @@ pub async fn open_session(
     tracing::info!(operator = %operator.email, "operator signed in");
     let signed_in = SignedIn {
         operator_id: operator.id,
-        role: operator.role()?,
+        role: operator.role().map_err(ServerError::from)?,
         email: operator.email,
     };
     Ok((signed_in, issued, expires_at))

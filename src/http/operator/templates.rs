@@ -12,8 +12,8 @@ use super::OperatorState;
 use crate::domain::identity::EmailAddress;
 use crate::domain::operator::Permission;
 use crate::notify::template::{MergeField, RenderedMessage, TemplateSource};
+use crate::store::customers;
 use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
-use crate::store::{customers, outbox};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateSummary {
@@ -337,14 +337,10 @@ pub async fn test_mail(
         .into_inner();
     current_row(&state, &name).await?;
     let owned = name.into_inner();
-    let row = state
-        .store
-        .run(move |conn| outbox::queue_test(conn, &owned, &to))
-        .await?;
-    state.mail_queued.notify_one();
+    let row = state.outbox.queue_test(owned, to).await?;
     tracing::info!(outbox_id = row.id, operator = %operator.email, "test mail queued");
     Ok(HttpResponse::Accepted().json(TestMailQueued {
         outbox_id: row.id,
-        status: row.status,
+        status: row.status.as_str().to_owned(),
     }))
 }

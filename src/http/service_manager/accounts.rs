@@ -2,18 +2,18 @@
 
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
+use super::answer::{answer, answer_json};
+use super::auth::Caller;
+use super::body::ContractJson;
+use super::error::ApiError;
+use super::routing::{action_name, OriginalPath};
 use super::wire::{seed_account_example, AccountDefinition, ResultEnvelope, SyncOptionsResult};
 use super::ContractState;
-use crate::config::NotificationMode;
-use crate::domain::customer::{link_refusal, ExternalId, LinkCandidate};
-use crate::domain::{password, ResultCode};
-use crate::http::audit::TRACK_ID_HEADER;
-use crate::http::auth::Caller;
-use crate::http::body::ContractJson;
-use crate::http::error::ApiError;
-use crate::http::{answer, answer_json, OriginalPath};
-use crate::notify::template::ACCESS_INSTRUCTIONS;
-use crate::store::customers::{self, CreationSecrets, DeleteOutcome, ExistsLookup, SyncOutcome};
+use crate::domain::customer::{exists_verdict, ExistsVerdict, LinkCandidate};
+use crate::domain::ResultCode;
+use crate::store::customers::{self, DeleteOutcome, SyncOutcome};
+use crate::store::StoreError;
+use crate::telemetry::track_id;
 
 /// Declares the sync options the BSS asks of a customer.
 ///
@@ -108,11 +108,7 @@ pub async fn synchronize(
     let mode = state.notification_mode;
     let outcome = state
         .store
-        .run(move |conn| {
-            customers::synchronize(conn, caller.application_id, &submission, &mut || {
-                creation_secrets(mode)
-            })
-        })
+        .run(move |conn| customers::synchronize(conn, caller.application_id, &submission, mode))
         .await?;
     let envelope = match outcome {
         SyncOutcome::Created {
@@ -122,7 +118,7 @@ pub async fn synchronize(
             mail_queued,
         } => {
             if mail_queued {
-                state.mail_queued.notify_one();
+                state.outbox.wake_worker();
             }
             let mut envelope = ResultEnvelope::new(ResultCode::Success, "Customer created.")
                 .with_result(external_id);
@@ -144,31 +140,6 @@ pub async fn synchronize(
         SyncOutcome::Refused(rejection) => ResultEnvelope::rejected(rejection),
     };
     Ok(answer(envelope))
-}
-
-/// The id and, in BSS notification mode, the password of a customer about
-/// to be created. The password is hashed here, outside any transaction.
-fn creation_secrets(mode: NotificationMode) -> CreationSecrets {
-    let password = match mode {
-        NotificationMode::Bss => {
-            let plain = password::generate();
-            match password::hash(&plain) {
-                Ok(hash) => Some((plain, hash)),
-                Err(error) => {
-                    // Only a broken RNG or parameters could cause this; the
-                    // customer is then created without a password.
-                    tracing::error!(%error, "hashing a generated password failed");
-                    None
-                }
-            }
-        }
-        NotificationMode::Mailroom => None,
-    };
-    CreationSecrets {
-        external_id: ExternalId::generate(),
-        password,
-        welcome_mail: (mode == NotificationMode::Mailroom).then_some(ACCESS_INSTRUCTIONS),
-    }
 }
 
 /// Tells whether the account exists in Mailroom.
@@ -212,7 +183,7 @@ pub async fn exists(
     let external_id = account.effective_external_id();
     let bss_account_id = account.id.clone();
     let application_id = caller.application_id;
-    let lookup = state
+    let found = state
         .store
         .run(move |conn| {
             customers::find_for_exists(
@@ -224,30 +195,31 @@ pub async fn exists(
             )
         })
         .await?;
-    let envelope = match lookup {
-        ExistsLookup::NotFound => {
-            ResultEnvelope::new(ResultCode::Success, "The account does not exist.")
-        }
-        ExistsLookup::Ambiguous => ResultEnvelope::new(
-            ResultCode::ExistsNotValid,
-            "The account's identifying sync options belong to different customers.",
-        ),
-        ExistsLookup::Found(customer) => {
-            let candidate = LinkCandidate {
+    let candidates = found
+        .iter()
+        .map(|customer| {
+            Ok(LinkCandidate {
+                external_id: &customer.external_id,
                 application_id: customer.application_id,
                 reseller_bss_id: customer.reseller_bss_id.as_deref(),
-                status: customer.status().map_err(ApiError::Store)?,
-            };
-            match link_refusal(
-                &candidate,
-                caller.application_id,
-                account.reseller_id.as_deref(),
-            ) {
-                None => ResultEnvelope::new(ResultCode::Exists, "The account exists.")
-                    .with_result(customer.external_id),
-                Some(reason) => ResultEnvelope::new(ResultCode::ExistsNotValid, reason),
-            }
+                status: customer.status()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let verdict = exists_verdict(
+        &candidates,
+        caller.application_id,
+        account.reseller_id.as_deref(),
+    );
+    let envelope = match verdict {
+        ExistsVerdict::DoesNotExist => {
+            ResultEnvelope::new(ResultCode::Success, "The account does not exist.")
         }
+        ExistsVerdict::Exists(external_id) => {
+            ResultEnvelope::new(ResultCode::Exists, "The account exists.")
+                .with_result(external_id.to_owned())
+        }
+        ExistsVerdict::NotValid(reason) => ResultEnvelope::new(ResultCode::ExistsNotValid, reason),
     };
     Ok(answer(envelope))
 }
@@ -287,11 +259,7 @@ pub async fn delete(
             "ExternalID is required to delete a customer.",
         ));
     };
-    let track_id = req
-        .headers()
-        .get(TRACK_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let track_id = track_id(req.headers()).unwrap_or("-");
     let deleted_by = format!("application {} (TrackId {track_id})", caller.name);
     let target = external_id.clone();
     let outcome = state
@@ -325,7 +293,7 @@ pub async fn not_supported(req: HttpRequest, _caller: Caller) -> HttpResponse {
         .app_data::<web::Data<ContractState>>()
         .map(|s| s.route_prefix.clone())
         .unwrap_or_default();
-    let action = super::action_name(&path, &prefix);
+    let action = action_name(&path, &prefix);
     answer(ResultEnvelope::new(
         ResultCode::NotSupported,
         format!("{action} functionality is not supported"),

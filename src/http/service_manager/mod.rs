@@ -1,12 +1,22 @@
-//! The interworks.cloud service-manager contract, as the BSS calls it.
+//! The interworks.cloud service-manager contract, as the BSS calls it:
+//! everything only the contract uses lives here (application auth, the
+//! lenient body reader, the audit middleware, result answers, its error).
 
 pub mod accounts;
+pub mod answer;
+pub mod audit;
+pub mod auth;
+pub mod body;
+pub mod bss_json;
+pub mod error;
+pub mod routing;
 pub mod wire;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::config::NotificationMode;
+use crate::notify::outbox::Outbox;
 use crate::store::sync_options::CatalogCache;
 use crate::store::Store;
 
@@ -17,34 +27,8 @@ pub struct ContractState {
     pub notification_mode: NotificationMode,
     /// The route prefix in lower case, with leading and trailing slash.
     pub route_prefix: String,
-    /// Wakes this instance's outbox worker when Synchronize queued mail.
-    pub mail_queued: std::sync::Arc<tokio::sync::Notify>,
-}
-
-/// The contract actions Mailroom implements, as the contract spells them.
-pub const ACTIONS: &[&str] = &[
-    "Accounts/SyncOptions",
-    "Accounts/Synchronize",
-    "Accounts/Exists",
-    "Accounts/Delete",
-];
-
-/// The contract action of a request path (`/API/accounts/exists` gives
-/// `Accounts/Exists`); an action Mailroom does not implement keeps the
-/// spelling it was called with.
-pub fn action_name(path: &str, prefix: &str) -> String {
-    let action = path
-        .get(prefix.len()..)
-        .filter(|_| {
-            path.get(..prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-        })
-        .unwrap_or(path)
-        .trim_matches('/');
-    ACTIONS
-        .iter()
-        .find(|known| known.eq_ignore_ascii_case(action))
-        .map_or_else(|| action.to_owned(), |known| (*known).to_owned())
+    /// To wake this instance's outbox worker when Synchronize queued mail.
+    pub outbox: Outbox,
 }
 
 /// Registers the contract routes under `prefix` (lower case: the path
@@ -52,7 +36,7 @@ pub fn action_name(path: &str, prefix: &str) -> String {
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     cfg.service(
         web::scope(prefix.trim_end_matches('/'))
-            .wrap(from_fn(crate::http::audit::record_contract_call))
+            .wrap(from_fn(audit::record_contract_call))
             .route(
                 "/accounts/syncoptions",
                 web::get().to(accounts::sync_options),
@@ -65,25 +49,4 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/accounts/delete", web::post().to(accounts::delete))
             .default_service(web::to(accounts::not_supported)),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::action_name;
-
-    #[test]
-    fn action_names_are_canonical() {
-        assert_eq!(
-            action_name("/API/accounts/EXISTS", "/api/"),
-            "Accounts/Exists"
-        );
-        assert_eq!(
-            action_name("/api/Subscriptions/Create", "/api/"),
-            "Subscriptions/Create"
-        );
-        assert_eq!(
-            action_name("/api/example/accounts/delete/", "/api/example/"),
-            "Accounts/Delete"
-        );
-    }
 }

@@ -580,7 +580,7 @@ pub fn seed_account_example() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::bss_json;
+    use crate::http::service_manager::bss_json;
 
     fn account(value: Value) -> AccountDefinition {
         bss_json::from_value(value).unwrap()

@@ -9,14 +9,14 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use serde_json::Value;
 
+use super::answer::AnswerFacts;
 use super::auth::Caller;
-use super::service_manager::{action_name, ContractState};
-use super::OriginalPath;
+use super::routing::{action_name, OriginalPath};
+use super::ContractState;
 use crate::domain::ResultCode;
 use crate::jobs::audit_writer::AuditSink;
 use crate::store::audit::NewAuditEntry;
-
-pub const TRACK_ID_HEADER: &str = "X-CloudPlatform-TrackId";
+use crate::telemetry::track_id;
 
 /// Longest request body kept in the log.
 const MAX_LOGGED_BODY: usize = 64 * 1024;
@@ -101,13 +101,6 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
-/// The outcome of an answered call, attached to its response.
-#[derive(Debug, Clone)]
-pub struct AnswerFacts {
-    pub code: ResultCode,
-    pub external_id: Option<String>,
-}
-
 /// Middleware of the contract scope: writes one audit entry per call and
 /// logs it in the request's span (which carries the TrackId).
 pub async fn record_contract_call(
@@ -116,11 +109,7 @@ pub async fn record_contract_call(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let sink = req.app_data::<web::Data<AuditSink>>().cloned();
-    let track_id = req
-        .headers()
-        .get(TRACK_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let track_id = track_id(req.headers()).map(str::to_owned);
     let response = next.call(req).await?;
 
     let duration = started.elapsed();

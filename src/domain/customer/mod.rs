@@ -1,4 +1,16 @@
-//! Customers as the BSS submits them, and the rules for linking to one.
+//! Customers: what the BSS submits, their ids and statuses, and the rules
+//! of the contract calls that touch them.
+
+mod exists;
+mod lifecycle;
+mod sync;
+
+pub use exists::{exists_verdict, link_refusal, ExistsVerdict, LinkCandidate};
+pub use lifecycle::{StatusAction, StatusActionOutcome};
+pub use sync::{
+    decide as decide_synchronize, identity_conflict, CreationSecrets, IdentityOwner,
+    NotificationMode, SyncDecision, SyncTarget,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -188,35 +200,6 @@ pub struct AddressProfile {
     pub country_name: Option<String>,
 }
 
-/// What the Exists rules need to know of a stored customer.
-#[derive(Debug, Clone)]
-pub struct LinkCandidate<'a> {
-    pub application_id: i64,
-    pub reseller_bss_id: Option<&'a str>,
-    pub status: CustomerStatus,
-}
-
-/// Why an existing customer cannot be linked to the calling BSS account
-/// (Exists code 2). `None` means it can.
-pub fn link_refusal(
-    candidate: &LinkCandidate<'_>,
-    caller_application_id: i64,
-    caller_reseller_bss_id: Option<&str>,
-) -> Option<&'static str> {
-    if candidate.application_id != caller_application_id {
-        return Some("The account exists but belongs to a customer of another BSS application.");
-    }
-    match candidate.status {
-        CustomerStatus::Deleted => return Some("The account exists but was deleted."),
-        CustomerStatus::Suspended => return Some("The account exists but is suspended."),
-        CustomerStatus::Active => {}
-    }
-    if candidate.reseller_bss_id != caller_reseller_bss_id {
-        return Some("The account exists but belongs to a customer of another reseller.");
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,29 +211,6 @@ mod tests {
         assert!(a.as_str().starts_with("cus_"));
         assert_eq!(a.as_str().len(), 30);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn link_refusals() {
-        let active = LinkCandidate {
-            application_id: 1,
-            reseller_bss_id: Some("r1"),
-            status: CustomerStatus::Active,
-        };
-        assert_eq!(link_refusal(&active, 1, Some("r1")), None);
-        assert!(link_refusal(&active, 2, Some("r1"))
-            .unwrap()
-            .contains("another BSS application"));
-        assert!(link_refusal(&active, 1, None)
-            .unwrap()
-            .contains("another reseller"));
-        let deleted = LinkCandidate {
-            status: CustomerStatus::Deleted,
-            ..active.clone()
-        };
-        assert!(link_refusal(&deleted, 1, Some("r1"))
-            .unwrap()
-            .contains("deleted"));
     }
 
     #[test]

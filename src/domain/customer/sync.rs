@@ -1,0 +1,253 @@
+//! Synchronize's decisions: what a call does to the customer it names, which
+//! identifying values it may take, and what a new customer is given.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AccountSubmission, CustomerStatus, ExternalId};
+use crate::domain::password;
+use crate::domain::{Rejection, ResultCode};
+
+/// Who sends a new customer its access instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationMode {
+    /// Mailroom sends its own email (with an activation link); Synchronize
+    /// answers `SendNotification: false`.
+    Mailroom,
+    /// The BSS sends its email: Synchronize answers `SendNotification: true`
+    /// and a `GeneratedPassword`, once.
+    Bss,
+}
+
+/// The customer a Synchronize call names, as the store found it.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncTarget<'a> {
+    /// The call carries an ExternalID that names no customer of the caller.
+    UnknownExternalId(&'a str),
+    /// No customer of the caller has the call's BSS account id yet.
+    New,
+    Existing {
+        external_id: &'a str,
+        status: CustomerStatus,
+        /// The last Synchronize sent exactly this (same fingerprint) and
+        /// the customer is linked to its BSS account.
+        unchanged: bool,
+    },
+}
+
+/// What Synchronize does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncDecision {
+    Refuse(Rejection),
+    /// A retry of the last call: nothing to write.
+    Unchanged,
+    Update,
+    Create,
+}
+
+/// Decides what a Synchronize call does to its target. Identifying values
+/// taken by another customer are checked apart ([`identity_conflict`]),
+/// since finding their owners needs the database.
+pub fn decide(target: SyncTarget<'_>) -> SyncDecision {
+    match target {
+        SyncTarget::UnknownExternalId(external_id) => SyncDecision::Refuse(Rejection::new(
+            ResultCode::UnknownCustomer,
+            format!("No customer of this application has ExternalID {external_id}."),
+        )),
+        SyncTarget::Existing {
+            external_id,
+            status: CustomerStatus::Deleted,
+            ..
+        } => SyncDecision::Refuse(Rejection::new(
+            ResultCode::CustomerDeleted,
+            format!(
+                "Customer {external_id} was deleted and cannot be synchronized again; restore it \
+                 in the Mailroom console first."
+            ),
+        )),
+        SyncTarget::Existing {
+            unchanged: true, ..
+        } => SyncDecision::Unchanged,
+        SyncTarget::Existing { .. } => SyncDecision::Update,
+        SyncTarget::New => SyncDecision::Create,
+    }
+}
+
+/// Who holds an identifying value: (option id, normalized value, customer).
+pub type IdentityOwner = (String, String, i64);
+
+/// The refusal for the first identifying value of the submission that a
+/// customer other than `own_id` holds, in the order of the options.
+pub fn identity_conflict(
+    submission: &AccountSubmission,
+    owners: &[IdentityOwner],
+    own_id: Option<i64>,
+) -> Option<Rejection> {
+    submission.options.iter().find_map(|value| {
+        let identity = value.identity.as_ref()?;
+        let taken = owners.iter().any(|(option_id, normalized, owner)| {
+            *option_id == value.option_id && normalized == identity && Some(*owner) != own_id
+        });
+        taken.then(|| value.taken())
+    })
+}
+
+/// Secrets made for a customer about to be created. Hashing a password is
+/// slow on purpose, so they are made outside the write transaction and only
+/// when a customer is about to be created.
+pub struct CreationSecrets {
+    pub external_id: ExternalId,
+    /// The generated password and its argon2 hash (BSS notification mode).
+    pub password: Option<(String, String)>,
+    /// Whether Mailroom queues the access-instructions mail, in the
+    /// transaction that creates the customer (Mailroom notification mode).
+    pub welcome_mail: bool,
+}
+
+impl CreationSecrets {
+    /// The secrets policy: a fresh ExternalID always; in BSS mode a password
+    /// for the BSS to mail, stored only as its hash; in Mailroom mode no
+    /// password at all (the customer sets one through the activation link).
+    pub fn generate(mode: NotificationMode) -> Self {
+        let password = match mode {
+            NotificationMode::Bss => {
+                let plain = password::generate();
+                match password::hash(&plain) {
+                    Ok(hash) => Some((plain, hash)),
+                    Err(error) => {
+                        // Only a broken RNG or parameters could cause this;
+                        // the customer is then created without a password.
+                        tracing::error!(%error, "hashing a generated password failed");
+                        None
+                    }
+                }
+            }
+            NotificationMode::Mailroom => None,
+        };
+        Self {
+            external_id: ExternalId::generate(),
+            password,
+            welcome_mail: mode == NotificationMode::Mailroom,
+        }
+    }
+}
+
+impl std::fmt::Debug for CreationSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreationSecrets")
+            .field("external_id", &self.external_id)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("welcome_mail", &self.welcome_mail)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sync_options::{OptionValue, ValueFormat};
+
+    fn existing(status: CustomerStatus, unchanged: bool) -> SyncTarget<'static> {
+        SyncTarget::Existing {
+            external_id: "cus_1",
+            status,
+            unchanged,
+        }
+    }
+
+    #[test]
+    fn an_unknown_external_id_is_refused() {
+        let SyncDecision::Refuse(rejection) = decide(SyncTarget::UnknownExternalId("cus_x")) else {
+            panic!("not refused");
+        };
+        assert_eq!(rejection.code, ResultCode::UnknownCustomer);
+        assert!(rejection.message.contains("cus_x"));
+    }
+
+    #[test]
+    fn a_deleted_customer_is_refused_even_when_unchanged() {
+        for unchanged in [false, true] {
+            let SyncDecision::Refuse(rejection) =
+                decide(existing(CustomerStatus::Deleted, unchanged))
+            else {
+                panic!("not refused");
+            };
+            assert_eq!(rejection.code, ResultCode::CustomerDeleted);
+            assert!(rejection.message.contains("cus_1"));
+        }
+    }
+
+    #[test]
+    fn known_customers_are_updated_unless_nothing_changed() {
+        for status in [CustomerStatus::Active, CustomerStatus::Suspended] {
+            assert_eq!(decide(existing(status, false)), SyncDecision::Update);
+            assert_eq!(decide(existing(status, true)), SyncDecision::Unchanged);
+        }
+        assert_eq!(decide(SyncTarget::New), SyncDecision::Create);
+    }
+
+    fn identity(option_id: &str, format: ValueFormat, normalized: &str) -> OptionValue {
+        OptionValue {
+            option_id: option_id.into(),
+            option_name: option_id.into(),
+            format,
+            value: normalized.into(),
+            identity: Some(normalized.into()),
+        }
+    }
+
+    fn submission(options: Vec<OptionValue>) -> AccountSubmission {
+        AccountSubmission {
+            bss_account_id: "1".into(),
+            external_id: None,
+            reseller: Default::default(),
+            profile: Default::default(),
+            contact: None,
+            address: None,
+            extra_details: Default::default(),
+            options,
+            is_test: false,
+        }
+    }
+
+    #[test]
+    fn identities_held_by_others_conflict_in_option_order() {
+        let submitted = submission(vec![
+            identity("username", ValueFormat::Username, "maria@a.com"),
+            identity("domain", ValueFormat::Domain, "a.com"),
+        ]);
+        let owners = vec![
+            ("domain".to_owned(), "a.com".to_owned(), 7),
+            ("username".to_owned(), "maria@a.com".to_owned(), 8),
+        ];
+        let conflict = identity_conflict(&submitted, &owners, None).expect("a conflict");
+        assert!(
+            conflict.message.contains("maria@a.com"),
+            "{}",
+            conflict.message
+        );
+        // The customer's own values are not a conflict.
+        let own = vec![("domain".to_owned(), "a.com".to_owned(), 7)];
+        assert_eq!(identity_conflict(&submitted, &own, Some(7)), None);
+        assert!(identity_conflict(&submitted, &own, Some(9)).is_some());
+        // The same value under another option is someone else's business.
+        let other_option = vec![("alias".to_owned(), "a.com".to_owned(), 7)];
+        assert_eq!(identity_conflict(&submitted, &other_option, None), None);
+    }
+
+    #[test]
+    fn secrets_follow_the_notification_mode() {
+        let mailroom = CreationSecrets::generate(NotificationMode::Mailroom);
+        assert!(mailroom.password.is_none());
+        assert!(mailroom.welcome_mail);
+        assert!(mailroom.external_id.as_str().starts_with("cus_"));
+
+        let bss = CreationSecrets::generate(NotificationMode::Bss);
+        let (plain, hash) = bss.password.as_ref().expect("a password in BSS mode");
+        assert!(!bss.welcome_mail);
+        assert_ne!(plain, hash);
+        assert!(password::verify(plain, hash));
+        assert!(!format!("{bss:?}").contains(plain.as_str()));
+        assert_ne!(bss.external_id, mailroom.external_id);
+    }
+}

@@ -1,0 +1,235 @@
+//! The operator console's reads and writes of customers: search and paging,
+//! the detail page, suspension and restore.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{find_by_external_id, load_details, set_status, CustomerDetails};
+use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
+use crate::store::connection::{write_transaction, DbConnection};
+use crate::store::schema::{applications, customer_identities, customer_sync_options, customers};
+use crate::store::StoreError;
+
+/// Case-folding for searches. SQLite's `lower` folds ASCII letters only,
+/// PostgreSQL's folds every letter; the search text is folded to match.
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::alias!(customers as resellers: ResellerCustomers);
+
+/// Which customers a console listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Found anywhere (case-insensitively) in the name, code, email,
+    /// ExternalID, BSS account id or an identifying value (domain, username).
+    pub search: Option<String>,
+    /// `None` for every status.
+    pub status: Option<CustomerStatus>,
+}
+
+impl CustomerFilter {
+    /// The LIKE pattern of the search text, folded the way the backend's
+    /// `lower` folds, with the pattern characters escaped by `\`.
+    fn pattern(&self, conn: &DbConnection) -> Option<String> {
+        let search = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())?;
+        let folded = match conn {
+            DbConnection::Sqlite(_) => search.to_ascii_lowercase(),
+            DbConnection::Postgres(_) => search.to_lowercase(),
+        };
+        let mut pattern = String::with_capacity(folded.len() + 2);
+        pattern.push('%');
+        for c in folded.chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        Some(pattern)
+    }
+}
+
+/// Narrows a boxed query over `customers` (joined or not) to a filter.
+macro_rules! filter_customers {
+    ($query:expr, $status:expr, $pattern:expr) => {{
+        let mut query = $query;
+        if let Some(status) = $status {
+            query = query.filter(customers::status.eq(status.as_str()));
+        }
+        if let Some(pattern) = $pattern {
+            // A NULL column makes its LIKE NULL, which counts as no match.
+            query = query.filter(
+                lower(customers::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(customers::external_id)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(lower(customers::code.assume_not_null())
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(lower(customers::email.assume_not_null())
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(lower(customers::bss_account_id.assume_not_null())
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(customers::id.eq_any(
+                        customer_identities::table
+                            .filter(
+                                lower(customer_identities::normalized_value)
+                                    .like(pattern.clone())
+                                    .escape('\\'),
+                            )
+                            .select(customer_identities::customer_id),
+                    )),
+            );
+        }
+        query
+    }};
+}
+
+/// A row of the console's customer list.
+#[derive(Debug, Clone, Queryable)]
+pub struct CustomerListRow {
+    pub external_id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    /// The ResellerID the BSS sent.
+    pub reseller_bss_id: Option<String>,
+    /// The name of the customer's application (tenant).
+    pub tenant: String,
+    /// The value of the `domain` sync option.
+    pub domain: Option<String>,
+    /// The reseller's own customer, when it is known here.
+    pub reseller_external_id: Option<String>,
+    pub reseller_name: Option<String>,
+}
+
+/// How many customers match a filter.
+pub fn count_matching(conn: &mut DbConnection, filter: &CustomerFilter) -> Result<i64, StoreError> {
+    let pattern = filter.pattern(conn);
+    let query = filter_customers!(
+        customers::table
+            .select(diesel::dsl::count_star())
+            .into_boxed(),
+        filter.status,
+        pattern
+    );
+    Ok(query.get_result(conn)?)
+}
+
+/// One page of the customers matching a filter, newest first, with their
+/// tenant, domain and reseller, in one query.
+pub fn list_matching(
+    conn: &mut DbConnection,
+    filter: &CustomerFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<CustomerListRow>, StoreError> {
+    let pattern = filter.pattern(conn);
+    let query = filter_customers!(
+        customers::table
+            .inner_join(applications::table)
+            .left_join(
+                customer_sync_options::table.on(customer_sync_options::customer_id
+                    .eq(customers::id)
+                    .and(customer_sync_options::option_id.eq(DOMAIN_OPTION))),
+            )
+            .left_join(
+                resellers.on(resellers
+                    .field(customers::id)
+                    .nullable()
+                    .eq(customers::reseller_customer_id)),
+            )
+            .select((
+                customers::external_id,
+                customers::name,
+                customers::status,
+                customers::created_at,
+                customers::reseller_bss_id,
+                applications::name,
+                customer_sync_options::value.nullable(),
+                resellers.field(customers::external_id).nullable(),
+                resellers.field(customers::name).nullable(),
+            ))
+            .order(customers::id.desc())
+            .offset(offset)
+            .limit(limit)
+            .into_boxed(),
+        filter.status,
+        pattern
+    );
+    Ok(query.load(conn)?)
+}
+
+/// The sync option the console shows as a customer's domain.
+pub const DOMAIN_OPTION: &str = "domain";
+
+/// A customer with what the console's detail page shows around it.
+#[derive(Debug, Clone)]
+pub struct ConsoleCustomer {
+    pub details: CustomerDetails,
+    /// The name of its application (tenant).
+    pub tenant: Option<String>,
+    /// The reseller's own customer: (ExternalID, name).
+    pub reseller: Option<(String, String)>,
+}
+
+pub fn load_for_console(
+    conn: &mut DbConnection,
+    external_id: &str,
+) -> Result<Option<ConsoleCustomer>, StoreError> {
+    let Some(details) = load_details(conn, external_id)? else {
+        return Ok(None);
+    };
+    let tenant = applications::table
+        .find(details.customer.application_id)
+        .select(applications::name)
+        .first(conn)
+        .optional()?;
+    let reseller = match details.customer.reseller_customer_id {
+        Some(id) => customers::table
+            .find(id)
+            .select((customers::external_id, customers::name))
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    Ok(Some(ConsoleCustomer {
+        details,
+        tenant,
+        reseller,
+    }))
+}
+
+/// Suspends or restores a customer in one transaction: reads its status,
+/// decides, writes.
+pub fn apply_status_action(
+    conn: &mut DbConnection,
+    external_id: &str,
+    action: StatusAction,
+) -> Result<StatusActionOutcome, StoreError> {
+    write_transaction(conn, |conn| {
+        let Some(found) = find_by_external_id(conn, external_id)? else {
+            return Ok(StatusActionOutcome::NotFound);
+        };
+        let outcome = action.apply_to(found.status()?);
+        if let StatusActionOutcome::Changed { from, to } = outcome {
+            set_status(conn, external_id, to)?;
+            if from == CustomerStatus::Deleted {
+                diesel::update(customers::table.find(found.id))
+                    .set(customers::deleted_by.eq(None::<String>))
+                    .execute(conn)?;
+            }
+        }
+        Ok(outcome)
+    })
+}
