@@ -12,8 +12,8 @@ use super::pages::{render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
 use crate::domain::sync_options::{
-    DataType, OptionKind, PredefinedValue, SyncOptionCatalog, SyncOptionDefinition, ValueFormat,
-    MAX_OPTION_VALUE_LEN,
+    check_new_id, predefined_values_text, DataType, DefinitionDraft, DefinitionProblem, OptionKind,
+    SyncOptionCatalog, ValueFormat,
 };
 use crate::http::error::ServerError;
 use crate::http::operator::OperatorState;
@@ -34,7 +34,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // `new` before `{id}`: it is not an option id (see `check_new_id`).
+    // `new` before `{id}`: it is not an option id (see `definition::RESERVED_ID`).
     cfg.route("/sync-options", web::get().to(list))
         .route("/sync-options/new", web::get().to(new_form))
         .route("/sync-options/new", web::post().to(create))
@@ -43,49 +43,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const LIST_PATH: &str = "/console/sync-options";
-const MAX_ID_LEN: usize = 64;
-const MAX_NAME_LEN: usize = 100;
-const MAX_DESCRIPTION_LEN: usize = 1000;
-const MAX_PREDEFINED_VALUES: usize = 500;
 
-const KINDS: [OptionKind; 10] = [
-    OptionKind::SimpleValue,
-    OptionKind::List,
-    OptionKind::ListMultiSelect,
-    OptionKind::TextArea,
-    OptionKind::Boolean,
-    OptionKind::Link,
-    OptionKind::Mask,
-    OptionKind::Mod11CheckDigit,
-    OptionKind::File,
-    OptionKind::Unknown,
-];
-
-const DATA_TYPES: [DataType; 8] = [
-    DataType::Text,
-    DataType::Number,
-    DataType::Numeric,
-    DataType::Currency,
-    DataType::Date,
-    DataType::DateTime,
-    DataType::Boolean,
-    DataType::Unknown,
-];
-
-const VALUE_FORMATS: [(ValueFormat, &str); 3] = [
-    (ValueFormat::Text, "text"),
-    (
-        ValueFormat::Domain,
-        "domain: a DNS name, stored in its ASCII form",
-    ),
-    (
-        ValueFormat::Username,
-        "username: a login; falls back to the account email, then the contact email",
-    ),
-];
-
-fn is_list(kind: OptionKind) -> bool {
-    matches!(kind, OptionKind::List | OptionKind::ListMultiSelect)
+/// How the form's choice of value format reads.
+fn value_format_label(format: ValueFormat) -> &'static str {
+    match format {
+        ValueFormat::Text => "text",
+        ValueFormat::Domain => "domain: a DNS name, stored in its ASCII form",
+        ValueFormat::Username => {
+            "username: a login; falls back to the account email, then the contact email"
+        }
+    }
 }
 
 // ---------------------------------------------------------------- the list
@@ -219,6 +186,25 @@ pub struct OptionForm {
     identifies_customer: String,
 }
 
+impl OptionForm {
+    /// The definition as typed; checkboxes are ticked when present.
+    fn draft(&self) -> DefinitionDraft<'_> {
+        DefinitionDraft {
+            name: &self.name,
+            description: &self.description,
+            sort_order: &self.sort_order,
+            kind: &self.kind,
+            data_type: &self.data_type,
+            value_format: &self.value_format,
+            predefined_values: &self.predefined_values,
+            is_required: !self.required.is_empty(),
+            is_read_only: !self.read_only.is_empty(),
+            available_to_storefront: !self.available_to_storefront.is_empty(),
+            identifies_customer: !self.identifies_customer.is_empty(),
+        }
+    }
+}
+
 /// What the form shows in its fields.
 #[derive(Debug, Default, Serialize)]
 struct FormFields {
@@ -249,7 +235,7 @@ impl FormFields {
             kind: d.kind.as_str().to_owned(),
             data_type: d.data_type.as_str().to_owned(),
             value_format: d.value_format.as_str().to_owned(),
-            predefined_values: values_text(&d.predefined_values),
+            predefined_values: predefined_values_text(&d.predefined_values),
             required: d.is_required,
             available_to_storefront: d.available_to_storefront,
             read_only: d.is_read_only,
@@ -276,21 +262,6 @@ impl FormFields {
     }
 }
 
-/// The predefined values as the form's text area shows them.
-fn values_text(values: &[PredefinedValue]) -> String {
-    values
-        .iter()
-        .map(|v| {
-            if v.name == v.id {
-                v.id.clone()
-            } else {
-                format!("{}={}", v.id, v.name)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[derive(Serialize)]
 struct Choice {
     value: &'static str,
@@ -299,21 +270,28 @@ struct Choice {
 }
 
 fn choices<T: Copy>(
-    all: &[(T, &'static str)],
+    all: &[T],
     as_str: fn(T) -> &'static str,
+    label: fn(T) -> &'static str,
     selected: &str,
 ) -> Vec<Choice> {
     all.iter()
-        .map(|&(item, label)| Choice {
+        .map(|&item| Choice {
             value: as_str(item),
-            label,
+            label: label(item),
             selected: as_str(item) == selected,
         })
         .collect()
 }
 
-fn labelled<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<(T, &'static str)> {
-    all.iter().map(|&item| (item, as_str(item))).collect()
+/// The message of each problem, under the form field it is about.
+fn field_errors(
+    problems: impl IntoIterator<Item = DefinitionProblem>,
+) -> BTreeMap<&'static str, String> {
+    problems
+        .into_iter()
+        .map(|problem| (problem.field().as_str(), problem.to_string()))
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -343,16 +321,23 @@ impl FormView {
             is_new,
             action,
             kinds: choices(
-                &labelled(&KINDS, OptionKind::as_str),
+                &OptionKind::ALL,
+                OptionKind::as_str,
                 OptionKind::as_str,
                 &fields.kind,
             ),
             data_types: choices(
-                &labelled(&DATA_TYPES, DataType::as_str),
+                &DataType::ALL,
+                DataType::as_str,
                 DataType::as_str,
                 &fields.data_type,
             ),
-            value_formats: choices(&VALUE_FORMATS, ValueFormat::as_str, &fields.value_format),
+            value_formats: choices(
+                &ValueFormat::ALL,
+                ValueFormat::as_str,
+                value_format_label,
+                &fields.value_format,
+            ),
             fields,
             has_errors: !errors.is_empty(),
             errors,
@@ -448,18 +433,17 @@ async fn save(
     if current.version() != form.updated_at {
         return conflict_page(&session, &current, &form);
     }
-    let mut errors = BTreeMap::new();
-    let definition = parse_definition(
-        &form,
-        current.definition.id.clone(),
-        Some(&current.definition),
-        &mut errors,
-    );
-    let Some(definition) = definition.filter(|_| errors.is_empty()) else {
-        let mut fields = FormFields::typed(&form);
-        fields.id = current.definition.id.clone();
-        let view = FormView::new(false, fields, errors);
-        return form_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &view);
+    let checked = form
+        .draft()
+        .check(current.definition.id.clone(), Some(&current.definition));
+    let definition = match checked {
+        Ok(definition) => definition,
+        Err(problems) => {
+            let mut fields = FormFields::typed(&form);
+            fields.id = current.definition.id.clone();
+            let view = FormView::new(false, fields, field_errors(problems));
+            return form_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &view);
+        }
     };
     let option_id = definition.id.clone();
     let edit = DefinitionEdit::Update {
@@ -514,9 +498,9 @@ async fn create(
     session.require(Permission::ManageSyncOptions)?;
     let form = form.into_inner();
     let option_id = form.id.trim().to_owned();
-    let mut errors = BTreeMap::new();
-    if let Err(message) = check_new_id(&option_id) {
-        errors.insert("id", message);
+    let mut problems = Vec::new();
+    if let Err(problem) = check_new_id(&option_id) {
+        problems.push(problem);
     } else {
         let wanted = option_id.clone();
         let taken = state
@@ -528,19 +512,23 @@ async fn create(
             })
             .await?;
         if taken {
-            errors.insert("id", id_taken(&option_id));
+            problems.push(id_taken(&option_id));
         }
     }
-    let definition = parse_definition(&form, option_id.clone(), None, &mut errors);
-    let unprocessable = |errors| {
+    let unprocessable = |problems: Vec<DefinitionProblem>| {
         form_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             &session,
-            &FormView::new(true, FormFields::typed(&form), errors),
+            &FormView::new(true, FormFields::typed(&form), field_errors(problems)),
         )
     };
-    let Some(definition) = definition.filter(|_| errors.is_empty()) else {
-        return unprocessable(errors);
+    let definition = match form.draft().check(option_id.clone(), None) {
+        Ok(definition) if problems.is_empty() => definition,
+        Ok(_) => return unprocessable(problems),
+        Err(more) => {
+            problems.extend(more);
+            return unprocessable(problems);
+        }
     };
     let outcome = state
         .store
@@ -554,228 +542,100 @@ async fn create(
             tracing::info!(operator = %session.email, option = %option_id, "sync option added");
             Ok(saved("created", &option_id))
         }
-        _ => {
-            errors.insert("id", id_taken(&option_id));
-            unprocessable(errors)
-        }
+        _ => unprocessable(vec![id_taken(&option_id)]),
     }
 }
 
-fn id_taken(option_id: &str) -> String {
-    format!("There is an option {option_id} already; choose another id.")
-}
-
-/// Ids are what the BSS sends back as `SyncOptions` keys: short, plain.
-fn check_new_id(option_id: &str) -> Result<(), String> {
-    if option_id.is_empty() {
-        return Err("Give the option an id, for example company_size.".into());
+fn id_taken(option_id: &str) -> DefinitionProblem {
+    DefinitionProblem::IdTaken {
+        id: option_id.to_owned(),
     }
-    if option_id.len() > MAX_ID_LEN {
-        return Err(format!("Use at most {MAX_ID_LEN} characters."));
-    }
-    if !option_id
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err("Use lowercase letters, digits and _ only.".into());
-    }
-    if option_id == "new" {
-        return Err("new is reserved; choose another id.".into());
-    }
-    Ok(())
-}
-
-fn parse_choice<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, text: &str) -> Option<T> {
-    all.iter().copied().find(|item| as_str(*item) == text)
-}
-
-fn has_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-}
-
-/// Reads the form into a definition, noting a message per bad field.
-/// `current` lends its values' descriptions and default marks (which the
-/// form does not show) to the values kept by id.
-fn parse_definition(
-    form: &OptionForm,
-    option_id: String,
-    current: Option<&SyncOptionDefinition>,
-    errors: &mut BTreeMap<&'static str, String>,
-) -> Option<SyncOptionDefinition> {
-    let name = form.name.trim();
-    if name.is_empty() {
-        errors.insert("name", "Give the option a name; the BSS shows it.".into());
-    } else if name.chars().count() > MAX_NAME_LEN {
-        errors.insert("name", format!("Use at most {MAX_NAME_LEN} characters."));
-    } else if name.chars().any(char::is_control) {
-        errors.insert("name", "Use one line of plain text.".into());
-    }
-    let description = form.description.trim();
-    if description.chars().count() > MAX_DESCRIPTION_LEN {
-        errors.insert(
-            "description",
-            format!("Use at most {MAX_DESCRIPTION_LEN} characters."),
-        );
-    } else if has_control(description) {
-        errors.insert("description", "Use plain text.".into());
-    }
-    let sort_order = match form.sort_order.trim() {
-        "" => Some(current.map_or(0, |c| c.sort_order)),
-        text => text.parse::<i32>().ok(),
-    };
-    if sort_order.is_none() {
-        errors.insert("sort_order", "Use a whole number, such as 2.".into());
-    }
-    let kind = parse_choice(&KINDS, OptionKind::as_str, &form.kind);
-    if kind.is_none() {
-        errors.insert("kind", "Choose how the BSS shows the option.".into());
-    }
-    let data_type = parse_choice(&DATA_TYPES, DataType::as_str, &form.data_type);
-    if data_type.is_none() {
-        errors.insert("data_type", "Choose the type of the values.".into());
-    }
-    let formats: Vec<ValueFormat> = VALUE_FORMATS.iter().map(|(f, _)| *f).collect();
-    let value_format = parse_choice(&formats, ValueFormat::as_str, &form.value_format);
-    if value_format.is_none() {
-        errors.insert("value_format", "Choose text, domain or username.".into());
-    }
-    let predefined_values = match parse_values(&form.predefined_values, kind, current) {
-        Ok(values) => values,
-        Err(message) => {
-            errors.insert("predefined_values", message);
-            Vec::new()
-        }
-    };
-    if kind.is_some_and(is_list)
-        && predefined_values.is_empty()
-        && !errors.contains_key("predefined_values")
-    {
-        errors.insert(
-            "predefined_values",
-            "A list needs the values to choose from: one value=label a line.".into(),
-        );
-    }
-    Some(SyncOptionDefinition {
-        id: option_id,
-        sort_order: sort_order?,
-        name: name.to_owned(),
-        description: (!description.is_empty()).then(|| description.to_owned()),
-        kind: kind?,
-        data_type: data_type?,
-        is_required: !form.required.is_empty(),
-        predefined_values,
-        is_read_only: !form.read_only.is_empty(),
-        available_to_storefront: !form.available_to_storefront.is_empty(),
-        identifies_customer: !form.identifies_customer.is_empty(),
-        value_format: value_format?,
-    })
-}
-
-/// One `value=label` or `value` a line; blank lines are skipped.
-fn parse_values(
-    text: &str,
-    kind: Option<OptionKind>,
-    current: Option<&SyncOptionDefinition>,
-) -> Result<Vec<PredefinedValue>, String> {
-    let mut values: Vec<PredefinedValue> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_number = index + 1;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (value, label) = match line.split_once('=') {
-            Some((value, label)) => (value.trim(), label.trim()),
-            None => (line, line),
-        };
-        let label = if label.is_empty() { value } else { label };
-        if value.is_empty() {
-            return Err(format!(
-                "Line {line_number} has no value before =; write value=label."
-            ));
-        }
-        if value.chars().count() > MAX_OPTION_VALUE_LEN
-            || label.chars().count() > MAX_OPTION_VALUE_LEN
-        {
-            return Err(format!(
-                "Line {line_number} is too long: use at most {MAX_OPTION_VALUE_LEN} characters \
-                 for a value and for a label."
-            ));
-        }
-        if line.chars().any(char::is_control) {
-            return Err(format!(
-                "Line {line_number} holds characters that are not allowed."
-            ));
-        }
-        if kind == Some(OptionKind::ListMultiSelect) && value.contains(',') {
-            return Err(format!(
-                "Line {line_number}: values of a multiple-choice list cannot contain a comma \
-                 (the BSS sends the chosen ones separated by commas)."
-            ));
-        }
-        if values.iter().any(|v| v.id == value) {
-            return Err(format!(
-                "Line {line_number} repeats the value {value}; each value once."
-            ));
-        }
-        if values.len() == MAX_PREDEFINED_VALUES {
-            return Err(format!("Offer at most {MAX_PREDEFINED_VALUES} values."));
-        }
-        let kept = current.and_then(|c| c.predefined_values.iter().find(|v| v.id == value));
-        values.push(PredefinedValue {
-            id: value.to_owned(),
-            sort_order: i32::try_from(values.len()).unwrap_or(i32::MAX),
-            name: label.to_owned(),
-            description: kept.and_then(|v| v.description.clone()),
-            is_default: kept.is_some_and(|v| v.is_default),
-        });
-    }
-    Ok(values)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn predefined_values_read_value_label_lines() {
-        let values = parse_values("1=User\n\n 2 = Admin \nguest", Some(OptionKind::List), None)
-            .expect("valid");
-        let pairs: Vec<(&str, &str, i32)> = values
-            .iter()
-            .map(|v| (v.id.as_str(), v.name.as_str(), v.sort_order))
-            .collect();
-        assert_eq!(
-            pairs,
-            vec![("1", "User", 0), ("2", "Admin", 1), ("guest", "guest", 2)]
-        );
-        assert_eq!(values_text(&values), "1=User\n2=Admin\nguest");
-        assert!(parse_values("1=a\n1=b", None, None).is_err());
-        assert!(parse_values("=a", None, None).is_err());
-        assert!(parse_values("a,b", Some(OptionKind::ListMultiSelect), None).is_err());
-    }
-
-    #[test]
-    fn new_ids_are_plain_and_not_reserved() {
-        assert!(check_new_id("company_size2").is_ok());
-        for bad in ["", "Company", "has space", "new", "a-b", &"x".repeat(65)] {
-            assert!(check_new_id(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_list_without_values_is_refused() {
-        let form = OptionForm {
+    fn form() -> OptionForm {
+        OptionForm {
             name: "Plan".into(),
             kind: "List".into(),
             data_type: "Text".into(),
             value_format: "text".into(),
             ..OptionForm::default()
-        };
-        let mut errors = BTreeMap::new();
-        parse_definition(&form, "plan".into(), None, &mut errors);
+        }
+    }
+
+    #[test]
+    fn a_list_without_values_is_refused() {
+        let problems = form().draft().check("plan".into(), None).unwrap_err();
+        let errors = field_errors(problems);
         assert!(errors.contains_key("predefined_values"), "{errors:?}");
         assert!(!errors.contains_key("name"));
+    }
+
+    #[test]
+    fn ticked_boxes_and_typed_fields_reach_the_definition() {
+        let form = OptionForm {
+            predefined_values: "1=User\n2".into(),
+            required: "on".into(),
+            identifies_customer: "on".into(),
+            ..form()
+        };
+        let definition = form.draft().check("plan".into(), None).expect("valid");
+        assert!(definition.is_required && definition.identifies_customer);
+        assert!(!definition.available_to_storefront && !definition.is_read_only);
+        assert_eq!(
+            predefined_values_text(&definition.predefined_values),
+            "1=User\n2"
+        );
+    }
+
+    #[test]
+    fn each_problem_is_shown_at_its_field() {
+        let errors = field_errors([id_taken("plan"), DefinitionProblem::SortOrderNotWhole]);
+        assert_eq!(
+            errors.get("id").map(String::as_str),
+            Some("There is an option plan already; choose another id.")
+        );
+        assert_eq!(
+            errors.get("sort_order").map(String::as_str),
+            Some("Use a whole number, such as 2.")
+        );
+    }
+
+    #[test]
+    fn choices_follow_the_domain_lists() {
+        let kinds = choices(
+            &OptionKind::ALL,
+            OptionKind::as_str,
+            OptionKind::as_str,
+            "List",
+        );
+        let values: Vec<&str> = kinds.iter().map(|c| c.value).collect();
+        assert_eq!(
+            values,
+            [
+                "SimpleValue",
+                "List",
+                "ListMultiSelect",
+                "TextArea",
+                "Boolean",
+                "Link",
+                "Mask",
+                "MOD11CheckDigit",
+                "File",
+                "Unknown"
+            ]
+        );
+        assert!(kinds.iter().all(|c| c.selected == (c.value == "List")));
+        let formats = choices(
+            &ValueFormat::ALL,
+            ValueFormat::as_str,
+            value_format_label,
+            "domain",
+        );
+        assert_eq!(formats[0].label, "text");
+        assert!(formats[1].selected && formats[1].label.starts_with("domain: "));
     }
 }

@@ -1,5 +1,6 @@
 //! Sync options: the extra fields the BSS asks of a customer (as
 //! `Accounts/SyncOptions` declares them) and the rules their values follow.
+//! What makes a definition itself valid is in [`definition`].
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,26 @@ use serde::{Deserialize, Serialize};
 use super::identity::{normalize_plain, DomainName, Username};
 use super::result_code::{Rejection, ResultCode};
 
+pub mod definition;
+
+pub use definition::{
+    check_new_id, parse_predefined_values, predefined_values_text, DefinitionDraft,
+    DefinitionField, DefinitionProblem,
+};
+
 /// Longest value a sync option may hold.
 pub const MAX_OPTION_VALUE_LEN: usize = 255;
+
+/// Ids of the options Mailroom seeds and reads itself (the keys the BSS
+/// sends their values under). An id is not a [`ValueFormat`]: the seeded
+/// `domain` option has the format [`ValueFormat::Domain`], but any option
+/// may be given that format, and this one's could be changed.
+pub mod option_ids {
+    /// The customer's mail domain; the console lists customers by it.
+    pub const DOMAIN: &str = "domain";
+    /// The login of the customer's mailbox account; mail merges it.
+    pub const USERNAME: &str = "username";
+}
 
 /// How the BSS renders an option (the sample model's `Kind` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -53,23 +72,35 @@ pub enum ValueFormat {
     Username,
 }
 
+/// Text names for a fieldless enum. `as_str` matches exhaustively, so an
+/// invocation must list every variant, and `ALL` holds them all, in the
+/// order of the invocation (the order operators are offered them).
 macro_rules! string_enum {
     ($ty:ty { $($variant:ident => $text:literal),+ $(,)? } else $fallback:ident) => {
         impl $ty {
+            /// Every variant, in the order operators are offered them.
+            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
+            /// The variant named exactly `text`, if any.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
             /// Unrecognized stored text reads as the fallback variant.
             pub fn from_stored(text: &str) -> Self {
-                match text { $($text => Self::$variant,)+ _ => Self::$fallback }
+                Self::parse(text).unwrap_or(Self::$fallback)
             }
         }
     };
 }
 
+// The lists first, then the rest, as the console has always offered them
+// (the declaration order above is the OpenAPI document's).
 string_enum!(OptionKind {
-    SimpleValue => "SimpleValue", List => "List", TextArea => "TextArea",
-    ListMultiSelect => "ListMultiSelect", Boolean => "Boolean", Link => "Link", Mask => "Mask",
+    SimpleValue => "SimpleValue", List => "List", ListMultiSelect => "ListMultiSelect",
+    TextArea => "TextArea", Boolean => "Boolean", Link => "Link", Mask => "Mask",
     Mod11CheckDigit => "MOD11CheckDigit", File => "File", Unknown => "Unknown",
 } else Unknown);
 
@@ -79,6 +110,13 @@ string_enum!(DataType {
 } else Unknown);
 
 string_enum!(ValueFormat { Text => "text", Domain => "domain", Username => "username" } else Text);
+
+impl OptionKind {
+    /// Whether the value is chosen from the predefined values.
+    pub fn is_list(self) -> bool {
+        matches!(self, Self::List | Self::ListMultiSelect)
+    }
+}
 
 /// One offered value of a List option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -405,8 +443,8 @@ mod tests {
 
     fn catalog() -> SyncOptionCatalog {
         SyncOptionCatalog::new(vec![
-            definition("username", ValueFormat::Username, true),
-            definition("domain", ValueFormat::Domain, true),
+            definition(option_ids::USERNAME, ValueFormat::Username, true),
+            definition(option_ids::DOMAIN, ValueFormat::Domain, true),
         ])
     }
 
@@ -419,6 +457,7 @@ mod tests {
 
     #[test]
     fn username_falls_back_to_account_then_contact_email() {
+        // The BSS may spell the key in another case.
         let options = submitted(&[("Domain", "Example.com")]);
         let values = catalog()
             .parse_values(
@@ -431,15 +470,15 @@ mod tests {
             .unwrap();
         let value_of = |id: &str| values.iter().find(|v| v.option_id == id).unwrap();
         assert_eq!(
-            value_of("username").identity.as_deref(),
+            value_of(option_ids::USERNAME).identity.as_deref(),
             Some("boss@example.com")
         );
-        assert_eq!(value_of("domain").value, "example.com");
+        assert_eq!(value_of(option_ids::DOMAIN).value, "example.com");
     }
 
     #[test]
     fn missing_username_without_emails_is_a_storefront_error() {
-        let options = submitted(&[("domain", "example.com")]);
+        let options = submitted(&[(option_ids::DOMAIN, "example.com")]);
         let error = catalog()
             .parse_values(&options, UsernameFallbacks::default())
             .unwrap_err();
@@ -466,11 +505,59 @@ mod tests {
 
     #[test]
     fn identity_values_skip_what_does_not_parse() {
-        let options = submitted(&[("domain", "not a domain"), ("username", "a@b.com")]);
+        let options = submitted(&[
+            (option_ids::DOMAIN, "not a domain"),
+            (option_ids::USERNAME, "a@b.com"),
+        ]);
         let identities = catalog().identity_values(&options, UsernameFallbacks::default());
         assert_eq!(
             identities,
-            vec![("username".to_string(), "a@b.com".to_string())]
+            vec![(option_ids::USERNAME.to_string(), "a@b.com".to_string())]
         );
+    }
+
+    #[test]
+    fn every_variant_is_listed_once_and_reads_back() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) {
+            for (i, item) in all.iter().enumerate() {
+                assert_eq!(parse(as_str(*item)), Some(*item));
+                assert!(!all[..i].contains(item), "{item:?} twice");
+            }
+        }
+        check(&OptionKind::ALL, OptionKind::as_str, OptionKind::parse);
+        check(&DataType::ALL, DataType::as_str, DataType::parse);
+        check(&ValueFormat::ALL, ValueFormat::as_str, ValueFormat::parse);
+        assert_eq!(OptionKind::ALL.len(), 10);
+        assert_eq!(DataType::ALL.len(), 8);
+        assert_eq!(ValueFormat::ALL.len(), 3);
+    }
+
+    #[test]
+    fn parsing_is_exact_and_stored_text_falls_back() {
+        assert_eq!(
+            OptionKind::parse("MOD11CheckDigit"),
+            Some(OptionKind::Mod11CheckDigit)
+        );
+        assert_eq!(OptionKind::parse("list"), None);
+        assert_eq!(OptionKind::from_stored("list"), OptionKind::Unknown);
+        assert_eq!(DataType::parse(" Text"), None);
+        assert_eq!(ValueFormat::parse("Domain"), None);
+        assert_eq!(ValueFormat::from_stored("Domain"), ValueFormat::Text);
+        assert!(OptionKind::List.is_list() && OptionKind::ListMultiSelect.is_list());
+        assert!(!OptionKind::SimpleValue.is_list());
+    }
+
+    #[test]
+    fn a_value_format_is_not_an_option_id() {
+        // Any option may read its values as domains; the value keeps its id.
+        let mut renamed = definition("mail_domain", ValueFormat::Domain, false);
+        renamed.name = "Mail domain".into();
+        let value = renamed.parse_value("Example.COM").unwrap();
+        assert_eq!(value.option_id, "mail_domain");
+        assert_eq!(value.value, "example.com");
     }
 }
