@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use chrono::Utc;
 
 use crate::config::{NotificationMode, OperatorProfile};
+use crate::domain::sync_options::option_ids;
 use crate::domain::token::IssuedToken;
 use crate::store::customers::{self, CustomerDetails};
 use crate::store::outbox::OutboxRow;
@@ -202,9 +203,9 @@ impl Notifier {
         let username = details
             .options
             .iter()
-            .find(|(id, _)| id == "username")
+            .find(|(id, _)| id == option_ids::USERNAME)
             .map(|(_, value)| value.clone())
-            .or_else(|| extra_info.get("username").cloned());
+            .or_else(|| extra_info.get(option_ids::USERNAME).cloned());
         let operator = &self.settings.operator;
         MergeContext {
             contact_first_name: contact.and_then(|c| c.first_name.clone()),

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::{find_by_external_id, load_details, set_status, CustomerDetails};
 use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
+use crate::domain::sync_options::option_ids;
 use crate::store::connection::{write_transaction, DbConnection};
 use crate::store::schema::{applications, customer_identities, customer_sync_options, customers};
 use crate::store::StoreError;
@@ -141,7 +142,7 @@ pub fn list_matching(
             .left_join(
                 customer_sync_options::table.on(customer_sync_options::customer_id
                     .eq(customers::id)
-                    .and(customer_sync_options::option_id.eq(DOMAIN_OPTION))),
+                    .and(customer_sync_options::option_id.eq(option_ids::DOMAIN))),
             )
             .left_join(
                 resellers.on(resellers
@@ -169,9 +170,6 @@ pub fn list_matching(
     );
     Ok(query.load(conn)?)
 }
-
-/// The sync option the console shows as a customer's domain.
-pub const DOMAIN_OPTION: &str = "domain";
 
 /// A customer with what the console's detail page shows around it.
 #[derive(Debug, Clone)]

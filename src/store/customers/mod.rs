@@ -6,7 +6,7 @@ mod contract;
 
 pub use console::{
     apply_status_action, count_matching, list_matching, load_for_console, ConsoleCustomer,
-    CustomerFilter, CustomerListRow, DOMAIN_OPTION,
+    CustomerFilter, CustomerListRow,
 };
 pub use contract::{find_for_exists, mark_deleted, synchronize, DeleteOutcome, SyncOutcome};
 
