@@ -64,14 +64,19 @@ pub struct Application {
     store: Store,
 }
 
-/// Opens the pool and applies pending migrations.
-pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let target = DbTarget::parse(&settings.database_url)?;
-    let options = PoolOptions {
+/// The pool the settings ask for.
+pub fn pool_options(settings: &Settings) -> PoolOptions {
+    PoolOptions {
         max_size: settings.pool_size,
         checkout_timeout: settings.database_timeout(),
         sqlite_busy_timeout: settings.database_timeout(),
-    };
+    }
+}
+
+/// Opens the pool and applies pending migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    let target = DbTarget::parse(&settings.database_url)?;
+    let options = pool_options(settings);
     // Opening the pool waits for a first connection: keep it off the runtime.
     let store = tokio::task::spawn_blocking(move || Store::connect(target, &options))
         .await

@@ -45,3 +45,18 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
     };
     Ok(applied)
 }
+
+/// Reverts every applied migration, newest first, and returns the versions
+/// it reverted. The service never calls it; the tests of the `down.sql`
+/// scripts do.
+pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>, MigrationError> {
+    let reverted = match conn {
+        DbConnection::Sqlite(sqlite) => sqlite
+            .revert_all_migrations(SQLITE)
+            .map(|versions| versions.iter().map(ToString::to_string).collect()),
+        DbConnection::Postgres(pg) => pg
+            .revert_all_migrations(POSTGRES)
+            .map(|versions| versions.iter().map(ToString::to_string).collect()),
+    };
+    reverted.map_err(MigrationError)
+}

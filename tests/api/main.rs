@@ -16,4 +16,5 @@ mod documents;
 mod notifications;
 mod operator_api;
 mod outages;
+mod schema;
 mod smtp;
