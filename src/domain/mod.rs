@@ -8,6 +8,7 @@ pub mod operator;
 pub mod password;
 pub mod result_code;
 pub mod sync_options;
+pub mod template;
 pub mod token;
 
 pub use result_code::{Rejection, ResultCode};
