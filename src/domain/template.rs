@@ -1,4 +1,15 @@
-//! Templates as data: their names.
+//! Email templates as plain data: the names of the templates Mailroom sends
+//! and the three stored parts of a template. Checking, compiling and
+//! rendering them is the notifier's business (`notify::template`).
 
-/// The access-instructions email a new customer gets.
+/// The access-instructions template's name.
 pub const ACCESS_INSTRUCTIONS: &str = "access_instructions";
+
+// The text of a template as an operator wrote it and as a revision stores
+// it: subject, plain-text body and HTML body, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TemplateSource {
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+}

@@ -145,7 +145,7 @@ impl OutboxWorker {
             &mail.rendered,
         ) {
             Ok(message) => message,
-            Err(error) => return self.record_failure(&row, &error.to_string(), false).await,
+            Err(error) => return self.record_failure(&row, &error_chain(&error), false).await,
         };
         match self.mailer.send(message).await {
             Ok(()) => {

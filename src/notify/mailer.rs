@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use lettre::address::AddressError;
 use lettre::message::{header, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -112,10 +113,26 @@ impl Mailer {
     }
 }
 
-/// Why a message could not be built (an address that does not parse).
+/// Why a message could not be built (an address that does not parse). The
+/// cause is kept as the error's source: show it with
+/// [`error_chain`](crate::telemetry::error_chain).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ComposeError(pub String);
+pub enum ComposeError {
+    #[error("the sender address {address:?} is invalid")]
+    InvalidSender {
+        address: String,
+        #[source]
+        source: AddressError,
+    },
+    #[error("the recipient address {address:?} is invalid")]
+    InvalidRecipient {
+        address: String,
+        #[source]
+        source: AddressError,
+    },
+    #[error("cannot build the message")]
+    Build(#[source] lettre::error::Error),
+}
 
 /// A multipart/alternative message (text and HTML) with a stable Message-ID,
 /// so that a receiver can recognise the rare duplicate after a crash.
@@ -125,12 +142,16 @@ pub fn compose(
     message_id: &str,
     rendered: &RenderedMessage,
 ) -> Result<Message, ComposeError> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| ComposeError(format!("the sender address {from:?} is invalid: {e}")))?;
+    let from: Mailbox = from.parse().map_err(|source| ComposeError::InvalidSender {
+        address: from.to_owned(),
+        source,
+    })?;
     let to: Mailbox = to
         .parse()
-        .map_err(|e| ComposeError(format!("the recipient address {to:?} is invalid: {e}")))?;
+        .map_err(|source| ComposeError::InvalidRecipient {
+            address: to.to_owned(),
+            source,
+        })?;
     Message::builder()
         .from(from)
         .to(to)
@@ -149,5 +170,42 @@ pub fn compose(
                         .body(rendered.html_body.clone()),
                 ),
         )
-        .map_err(|e| ComposeError(format!("cannot build the message: {e}")))
+        .map_err(ComposeError::Build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered() -> RenderedMessage {
+        RenderedMessage {
+            subject: "Hello".into(),
+            text_body: "Hi".into(),
+            html_body: "<p>Hi</p>".into(),
+        }
+    }
+
+    #[test]
+    fn compose_errors_keep_their_cause() {
+        let error = compose("not an address", "to@example.com", "<id@x>", &rendered())
+            .expect_err("the sender is invalid");
+        assert!(matches!(error, ComposeError::InvalidSender { .. }));
+        assert_eq!(
+            error.to_string(),
+            "the sender address \"not an address\" is invalid"
+        );
+        let cause = std::error::Error::source(&error).expect("the cause is kept");
+        assert_eq!(
+            error_chain(&error),
+            format!("the sender address \"not an address\" is invalid: {cause}")
+        );
+
+        let error = compose("from@example.com", "to@", "<id@x>", &rendered())
+            .expect_err("the recipient is invalid");
+        assert!(matches!(error, ComposeError::InvalidRecipient { .. }));
+        assert!(error_chain(&error).starts_with("the recipient address \"to@\" is invalid: "));
+
+        compose("from@example.com", "to@example.com", "<id@x>", &rendered())
+            .expect("valid addresses compose");
+    }
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::connection::{write_transaction, DbConnection};
 use super::schema::{email_template_revisions, email_templates};
 use super::StoreError;
-use crate::notify::template::TemplateSource;
+use crate::domain::template::TemplateSource;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = email_template_revisions)]
