@@ -254,7 +254,7 @@ impl Notifier {
         else {
             return Ok(Preparation::Cancel("the customer no longer exists".into()));
         };
-        if details.customer.status != crate::domain::customer::CustomerStatus::Active.as_str() {
+        if details.customer.status != crate::domain::customer::CustomerStatus::Active {
             return Ok(Preparation::Cancel(format!(
                 "the customer is {} and gets no mail",
                 details.customer.status

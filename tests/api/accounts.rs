@@ -103,7 +103,7 @@ async fn seed_payload_round_trip(backend: Backend) {
         customer.description.as_deref(),
         Some("A direct customer account example")
     );
-    assert_eq!(customer.status, "active");
+    assert_eq!(customer.status.as_str(), "active");
     let contact = details.contact.expect("contact stored");
     assert_eq!(contact.bss_contact_id.as_deref(), Some("15200"));
     assert_eq!(contact.first_name.as_deref(), Some("User"));
@@ -600,7 +600,7 @@ async fn delete_keeps_data_and_is_idempotent(backend: Backend) {
         .with_store(move |conn| customers::load_details(conn, &target))
         .await
         .unwrap();
-    assert_eq!(details.customer.status, "deleted");
+    assert_eq!(details.customer.status.as_str(), "deleted");
     assert!(details.customer.deleted_at.is_some());
     assert!(details
         .customer

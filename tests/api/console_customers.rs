@@ -369,7 +369,7 @@ async fn admin_suspends_and_restores(backend: Backend) {
         .await
         .unwrap()
         .customer;
-    assert_eq!(row.status, "active");
+    assert_eq!(row.status.as_str(), "active");
     assert!(row.deleted_at.is_none() && row.deleted_by.is_none());
     // It can be synchronized again.
     let mut update = account("81", "managed.example");

@@ -50,6 +50,19 @@ impl CustomerStatus {
     }
 }
 
+/// A stored status the code does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown customer status {0:?}")]
+pub struct UnknownCustomerStatus(String);
+
+impl TryFrom<String> for CustomerStatus {
+    type Error = UnknownCustomerStatus;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::from_stored(&text).ok_or(UnknownCustomerStatus(text))
+    }
+}
+
 impl fmt::Display for CustomerStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

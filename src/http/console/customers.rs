@@ -353,7 +353,7 @@ fn detail_view(
     } = found;
     let c = details.customer;
     let href = detail_href(&c.external_id);
-    let status = CustomerStatus::from_stored(&c.status);
+    let status = c.status;
     let mut reseller_fact = fact(
         "Reseller",
         reseller
@@ -378,7 +378,7 @@ fn detail_view(
         reseller_fact,
         fact("ResellerID", c.reseller_bss_id.clone()),
         fact("ResellerExternalID", c.reseller_external_id.clone()),
-        fact("Status", Some(c.status.clone())),
+        fact("Status", Some(status.as_str().to_owned())),
         fact("Test account", Some(if c.is_test { "yes" } else { "no" })),
         fact("Created", Some(pages::display_time(c.created_at))),
         fact("Updated", Some(pages::display_time(c.updated_at))),
@@ -413,14 +413,11 @@ fn detail_view(
     DetailView {
         suspend_href: format!("{href}/suspend"),
         restore_href: format!("{href}/restore"),
-        can_suspend: status == Some(CustomerStatus::Active),
-        can_restore: matches!(
-            status,
-            Some(CustomerStatus::Suspended | CustomerStatus::Deleted)
-        ),
+        can_suspend: status == CustomerStatus::Active,
+        can_restore: matches!(status, CustomerStatus::Suspended | CustomerStatus::Deleted),
         external_id: c.external_id,
         name: c.name,
-        status: c.status,
+        status: status.as_str().to_owned(),
         notice,
         profile,
         options: details

@@ -202,7 +202,7 @@ pub async fn exists(
                 external_id: &customer.external_id,
                 application_id: customer.application_id,
                 reseller_bss_id: customer.reseller_bss_id.as_deref(),
-                status: customer.status()?,
+                status: customer.status,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

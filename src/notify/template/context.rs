@@ -131,6 +131,27 @@ impl MergeContext {
     }
 }
 
+/// The sample context of previews lives here, beside the context it fills.
+impl KnownFields {
+    /// Sample values for previews: a context where every known field has
+    /// its sample.
+    pub fn sample_context(&self) -> MergeContext {
+        let mut context = MergeContext::default();
+        for field in self.fields() {
+            if let Some(slot) = context.fixed_slot(&field.name) {
+                *slot = Some(field.sample.clone());
+            }
+        }
+        context.extra_info = self
+            .fields()
+            .iter()
+            .filter(|f| self.extra_keys.contains(&f.name))
+            .map(|f| (f.name.clone(), f.sample.clone()))
+            .collect();
+        context
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +197,35 @@ mod tests {
             .text_body
             .contains("[Contacts.FullName:][Contacts.FirstName:]"));
         assert!(message.text_body.ends_with("[customer_id:]"));
+    }
+
+    #[test]
+    fn password_and_activation_url_depend_on_the_mode() {
+        let bss = KnownFields::new(NotificationMode::Bss, Vec::new());
+        let mailroom = known();
+        assert!(bss.contains("Password") && !bss.contains("ActivationUrl"));
+        assert!(mailroom.contains("ActivationUrl") && !mailroom.contains("Password"));
+
+        let password = text("[#Password#]");
+        let link = text("[#ActivationUrl#]");
+        assert_eq!(problems(&password, &mailroom).len(), 1);
+        assert_eq!(problems(&link, &bss).len(), 1);
+
+        let context = MergeContext {
+            password: Some("s3cret".into()),
+            activation_url: Some("https://x.example/a".into()),
+            ..MergeContext::default()
+        };
+        assert_eq!(render(&password, &bss, &context).text_body, "s3cret");
+        assert_eq!(
+            render(&link, &mailroom, &context).text_body,
+            "https://x.example/a"
+        );
+        // The other mode's secret is not even handed to the template.
+        assert!(context.to_json(&mailroom).get("Password").is_none());
+
+        // Extra info cannot bring a field of the other mode back.
+        let with_extra = KnownFields::new(NotificationMode::Mailroom, vec!["Password".to_owned()]);
+        assert!(!with_extra.contains("Password"));
     }
 }

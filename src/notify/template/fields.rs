@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use super::context::MergeContext;
 use super::translate::is_field_segment;
 use crate::config::NotificationMode;
 
@@ -165,24 +164,6 @@ impl KnownFields {
         self.fields.iter().any(|f| f.name == name)
     }
 
-    /// Sample values for previews: a context where every known field has
-    /// its sample.
-    pub fn sample_context(&self) -> MergeContext {
-        let mut context = MergeContext::default();
-        for field in &self.fields {
-            if let Some(slot) = context.fixed_slot(&field.name) {
-                *slot = Some(field.sample.clone());
-            }
-        }
-        context.extra_info = self
-            .fields
-            .iter()
-            .filter(|f| self.extra_keys.contains(&f.name))
-            .map(|f| (f.name.clone(), f.sample.clone()))
-            .collect();
-        context
-    }
-
     /// "a, b, c", for problem messages.
     pub(super) fn list(&self) -> String {
         let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
@@ -204,36 +185,6 @@ mod tests {
 
     use super::*;
     use crate::notify::template::test_support::*;
-
-    #[test]
-    fn password_and_activation_url_depend_on_the_mode() {
-        let bss = KnownFields::new(NotificationMode::Bss, Vec::new());
-        let mailroom = known();
-        assert!(bss.contains("Password") && !bss.contains("ActivationUrl"));
-        assert!(mailroom.contains("ActivationUrl") && !mailroom.contains("Password"));
-
-        let password = text("[#Password#]");
-        let link = text("[#ActivationUrl#]");
-        assert_eq!(problems(&password, &mailroom).len(), 1);
-        assert_eq!(problems(&link, &bss).len(), 1);
-
-        let context = MergeContext {
-            password: Some("s3cret".into()),
-            activation_url: Some("https://x.example/a".into()),
-            ..MergeContext::default()
-        };
-        assert_eq!(render(&password, &bss, &context).text_body, "s3cret");
-        assert_eq!(
-            render(&link, &mailroom, &context).text_body,
-            "https://x.example/a"
-        );
-        // The other mode's secret is not even handed to the template.
-        assert!(context.to_json(&mailroom).get("Password").is_none());
-
-        // Extra info cannot bring a field of the other mode back.
-        let with_extra = KnownFields::new(NotificationMode::Mailroom, vec!["Password".to_owned()]);
-        assert!(!with_extra.contains("Password"));
-    }
 
     #[test]
     fn extra_info_keys_are_merge_fields() {

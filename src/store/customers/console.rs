@@ -219,7 +219,7 @@ pub fn apply_status_action(
         let Some(found) = find_by_external_id(conn, external_id)? else {
             return Ok(StatusActionOutcome::NotFound);
         };
-        let outcome = action.apply_to(found.status()?);
+        let outcome = action.apply_to(found.status);
         if let StatusActionOutcome::Changed { from, to } = outcome {
             set_status(conn, external_id, to)?;
             if from == CustomerStatus::Deleted {

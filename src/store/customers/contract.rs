@@ -114,7 +114,7 @@ fn apply(
         Found::New => SyncTarget::New,
         Found::Existing(existing) => SyncTarget::Existing {
             external_id: &existing.external_id,
-            status: existing.status()?,
+            status: existing.status,
             unchanged: existing.sync_fingerprint.as_deref() == Some(fingerprint.as_str())
                 && existing.bss_account_id.is_some(),
         },
@@ -495,7 +495,7 @@ pub fn mark_deleted(
         else {
             return Ok(DeleteOutcome::Unknown);
         };
-        if found.status()? == CustomerStatus::Deleted {
+        if found.status == CustomerStatus::Deleted {
             return Ok(DeleteOutcome::AlreadyDeleted);
         }
         let now = Utc::now().naive_utc();

@@ -29,21 +29,13 @@ pub struct CustomerKey {
     pub application_id: i64,
     pub bss_account_id: Option<String>,
     pub reseller_bss_id: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CustomerStatus,
     pub account_extra_info: String,
     pub sync_fingerprint: Option<String>,
 }
 
 impl CustomerKey {
-    pub fn status(&self) -> Result<CustomerStatus, StoreError> {
-        CustomerStatus::from_stored(&self.status).ok_or_else(|| {
-            StoreError::corrupt(format!(
-                "customer {} has status {:?}",
-                self.external_id, self.status
-            ))
-        })
-    }
-
     pub fn extra_info(&self) -> Result<BTreeMap<String, String>, StoreError> {
         serde_json::from_str(&self.account_extra_info).map_err(|e| {
             StoreError::corrupt_because(format!("account_extra_info of {}", self.external_id), e)
@@ -96,7 +88,8 @@ pub struct CustomerRow {
     pub extra_details: String,
     pub account_extra_info: String,
     pub is_test: bool,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CustomerStatus,
     pub password_hash: Option<String>,
     pub sync_fingerprint: Option<String>,
     pub created_at: NaiveDateTime,
