@@ -30,7 +30,7 @@ use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
 use crate::notify::{Notifier, NotifierSettings, ACTIVATION_PATH};
 use crate::store::connection::UnsupportedDatabaseUrl;
 use crate::store::sync_options::CatalogCache;
-use crate::store::{applications, templates};
+use crate::store::{applications, email_templates};
 use crate::store::{DbTarget, PoolOptions, Store, StoreError};
 use crate::telemetry::RequestSpan;
 
@@ -106,7 +106,9 @@ impl Application {
                 });
 
         store
-            .run(|conn| templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions()))
+            .run(|conn| {
+                email_templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions())
+            })
             .await?;
 
         let listener = TcpListener::bind(settings.listen)?;

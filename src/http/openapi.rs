@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::health;
 use super::operator::error::ErrorBody;
-use super::operator::{outbox, session, templates};
+use super::operator::{email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{accounts, wire};
 use crate::domain::operator::Role;
@@ -37,13 +37,13 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         session::sign_in,
         session::sign_out,
         session::me,
-        templates::list,
-        templates::get,
-        templates::update,
-        templates::revisions,
-        templates::restore,
-        templates::preview,
-        templates::test_mail,
+        email_templates::list,
+        email_templates::get,
+        email_templates::update,
+        email_templates::revisions,
+        email_templates::restore,
+        email_templates::preview,
+        email_templates::test_mail,
         outbox::list,
         outbox::retry,
     ),
@@ -65,14 +65,14 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         session::OperatorView,
         Role,
         ErrorBody,
-        templates::TemplateSummary,
-        templates::TemplateRevision,
-        templates::TemplateDetail,
-        templates::TemplateUpdate,
-        templates::RestoreRequest,
-        templates::PreviewRequest,
-        templates::TestMailRequest,
-        templates::TestMailQueued,
+        email_templates::TemplateSummary,
+        email_templates::TemplateRevision,
+        email_templates::TemplateDetail,
+        email_templates::TemplateUpdate,
+        email_templates::RestoreRequest,
+        email_templates::PreviewRequest,
+        email_templates::TestMailRequest,
+        email_templates::TestMailQueued,
         MergeField,
         RenderedMessage,
         TemplateProblem,

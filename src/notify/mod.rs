@@ -20,7 +20,7 @@ use crate::domain::token::IssuedToken;
 use crate::store::customers::{self, CustomerDetails};
 use crate::store::outbox::OutboxRow;
 use crate::store::sync_options::CatalogCache;
-use crate::store::{activation, templates, Store, StoreError};
+use crate::store::{activation, email_templates, Store, StoreError};
 use crate::telemetry::error_chain;
 use template::{
     CompiledTemplate, KnownFields, MergeContext, RenderedMessage, TemplateError, TemplateSource,
@@ -138,12 +138,12 @@ impl Notifier {
     /// way templates change, for the operator API and the console alike.
     pub async fn save_revision(
         &self,
-        revision: templates::NewRevision<'static>,
-    ) -> Result<templates::SaveOutcome, NotifyError> {
+        revision: email_templates::NewRevision<'static>,
+    ) -> Result<email_templates::SaveOutcome, NotifyError> {
         self.compile(&revision.source).await?;
         Ok(self
             .store
-            .run(move |conn| templates::save(conn, &revision))
+            .run(move |conn| email_templates::save(conn, &revision))
             .await?)
     }
 
@@ -153,7 +153,7 @@ impl Notifier {
         let owned = name.to_owned();
         let revision = self
             .store
-            .run(move |conn| templates::current_revision_number(conn, &owned))
+            .run(move |conn| email_templates::current_revision_number(conn, &owned))
             .await?
             .ok_or_else(|| NotifyError::NoSuchTemplate(name.to_owned()))?;
         if let Some((cached_revision, compiled)) = self.cache_read().get(name) {
@@ -164,7 +164,7 @@ impl Notifier {
         let owned = name.to_owned();
         let row = self
             .store
-            .run(move |conn| templates::revision(conn, &owned, revision))
+            .run(move |conn| email_templates::revision(conn, &owned, revision))
             .await?
             .ok_or_else(|| NotifyError::NoSuchTemplate(name.to_owned()))?;
         let known = self.known_fields().await?;

@@ -8,12 +8,12 @@ pub mod applications;
 pub mod audit;
 pub mod connection;
 pub mod customers;
+pub mod email_templates;
 pub mod migrations;
 pub mod operators;
 pub mod outbox;
 pub mod schema;
 pub mod sync_options;
-pub mod templates;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::RunQueryDsl;

@@ -16,7 +16,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
 
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub const VIEWS: &[(&str, &str)] = &[
     (
         "customers_list",
         include_str!("../../../templates/console/customers_list.hbs"),

@@ -14,7 +14,7 @@ use crate::http::operator::OperatorState;
 use crate::http::service_manager::auth::ApplicationKeys;
 use crate::store::applications::{self, ApplicationRow, CreateApplicationError};
 
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub const VIEWS: &[(&str, &str)] = &[
     ("keys", include_str!("../../../templates/console/keys.hbs")),
     (
         "keys_created",

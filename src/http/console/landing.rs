@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use super::pages::render_status;
 use super::ConsoleError;
 
-pub const TEMPLATES: &[(&str, &str)] = &[(
+pub const VIEWS: &[(&str, &str)] = &[(
     "landing",
     include_str!("../../../templates/console/landing.hbs"),
 )];

@@ -15,7 +15,7 @@ use crate::http::operator::session::{
 };
 use crate::http::operator::OperatorState;
 
-pub const TEMPLATES: &[(&str, &str)] = &[(
+pub const VIEWS: &[(&str, &str)] = &[(
     "login",
     include_str!("../../../templates/console/login.hbs"),
 )];

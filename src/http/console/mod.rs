@@ -2,9 +2,11 @@
 //! `templates/console/`) under `/console/`, signed in with a session cookie.
 //! Every form carries the session's CSRF token; the pages' scripts call the
 //! operator API with the same cookie and the token in `X-CSRF-Token`.
-//! Each page module owns its routes and its templates.
+//! Each page module owns its routes and its views (its page templates,
+//! called views here so that "template" always means an email template).
 
 pub mod customers;
+pub mod email_templates;
 pub mod error;
 pub mod keys;
 pub mod landing;
@@ -13,7 +15,6 @@ pub mod outbox;
 pub mod pages;
 pub mod session;
 pub mod sync_options;
-pub mod templates;
 
 use std::sync::LazyLock;
 
@@ -28,13 +29,13 @@ pub use session::ConsoleSession;
 /// Every page template, compiled once: each section module owns its own.
 static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     pages::compile([
-        landing::TEMPLATES,
-        login::TEMPLATES,
-        templates::TEMPLATES,
-        customers::TEMPLATES,
-        sync_options::TEMPLATES,
-        keys::TEMPLATES,
-        outbox::TEMPLATES,
+        landing::VIEWS,
+        login::VIEWS,
+        email_templates::VIEWS,
+        customers::VIEWS,
+        sync_options::VIEWS,
+        keys::VIEWS,
+        outbox::VIEWS,
     ])
 });
 
@@ -67,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/assets/console.css", web::get().to(pages::stylesheet))
             .route("/assets/console.js", web::get().to(pages::script))
             .configure(login::configure)
-            .configure(templates::configure)
+            .configure(email_templates::configure)
             .configure(customers::configure)
             .configure(sync_options::configure)
             .configure(keys::configure)

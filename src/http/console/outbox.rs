@@ -10,7 +10,7 @@ use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
 use crate::store::outbox::{self as outbox_store, OutboxEntry, OutboxStatus, RetryOutcome};
 
-pub const TEMPLATES: &[(&str, &str)] = &[(
+pub const VIEWS: &[(&str, &str)] = &[(
     "outbox",
     include_str!("../../../templates/console/outbox.hbs"),
 )];

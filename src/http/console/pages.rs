@@ -1,4 +1,4 @@
-//! The console's page templates, compiled once, and the page chrome (title,
+//! The console's views (page templates), compiled once, and the page chrome (title,
 //! navigation by role, the CSRF token) every page is rendered with.
 
 use actix_web::http::{header, StatusCode};
@@ -10,8 +10,8 @@ use super::ConsoleError;
 use crate::domain::operator::{Permission, Role};
 use crate::http::error::ServerError;
 
-/// Templates shared by every page (`{{> top}}` and `{{> bottom}}`).
-const SHARED: &[(&str, &str)] = &[
+/// Views shared by every page (`{{> top}}` and `{{> bottom}}`).
+const SHARED_VIEWS: &[(&str, &str)] = &[
     ("top", include_str!("../../../templates/console/_top.hbs")),
     (
         "bottom",
@@ -27,13 +27,13 @@ const SHARED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Compiles the page templates: the shared ones and every section's.
+/// Compiles the views: the shared ones and every section's.
 pub fn compile<'a>(
     sections: impl IntoIterator<Item = &'a [(&'static str, &'static str)]>,
 ) -> Handlebars<'static> {
     let mut pages = Handlebars::new();
     pages.set_strict_mode(false);
-    for (name, source) in SHARED.iter().chain(sections.into_iter().flatten()) {
+    for (name, source) in SHARED_VIEWS.iter().chain(sections.into_iter().flatten()) {
         if let Err(error) = pages.register_template_string(name, source) {
             // The templates are part of the binary: a broken one is a bug
             // that the tests catch on the first page they load.

@@ -22,7 +22,7 @@ use crate::store::sync_options::{
     self as option_store, DefinitionEdit, SaveDefinitionOutcome, StoredDefinition,
 };
 
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub const VIEWS: &[(&str, &str)] = &[
     (
         "sync_options",
         include_str!("../../../templates/console/sync_options.hbs"),

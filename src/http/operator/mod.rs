@@ -2,10 +2,10 @@
 //! this Mailroom (and, later, its console). Operators sign in with email and
 //! password and then send `Authorization: Bearer <token>`.
 
+pub mod email_templates;
 pub mod error;
 pub mod outbox;
 pub mod session;
-pub mod templates;
 
 use std::sync::Arc;
 
@@ -50,24 +50,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions", web::post().to(session::sign_in))
             .route("/sessions/current", web::delete().to(session::sign_out))
             .route("/me", web::get().to(session::me))
-            .route("/templates", web::get().to(templates::list))
-            .route("/templates/{name}", web::get().to(templates::get))
-            .route("/templates/{name}", web::put().to(templates::update))
+            .route("/templates", web::get().to(email_templates::list))
+            .route("/templates/{name}", web::get().to(email_templates::get))
+            .route("/templates/{name}", web::put().to(email_templates::update))
             .route(
                 "/templates/{name}/revisions",
-                web::get().to(templates::revisions),
+                web::get().to(email_templates::revisions),
             )
             .route(
                 "/templates/{name}/revisions/{revision}/restore",
-                web::post().to(templates::restore),
+                web::post().to(email_templates::restore),
             )
             .route(
                 "/templates/{name}/preview",
-                web::post().to(templates::preview),
+                web::post().to(email_templates::preview),
             )
             .route(
                 "/templates/{name}/test-mail",
-                web::post().to(templates::test_mail),
+                web::post().to(email_templates::test_mail),
             )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))

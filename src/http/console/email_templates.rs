@@ -18,9 +18,11 @@ use crate::notify::template::{
 };
 use crate::notify::NotifyError;
 
-use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
+use crate::store::email_templates::{
+    self as template_store, NewRevision, RevisionRow, SaveOutcome,
+};
 
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub const VIEWS: &[(&str, &str)] = &[
     (
         "templates_list",
         include_str!("../../../templates/console/templates_list.hbs"),

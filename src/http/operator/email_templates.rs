@@ -13,7 +13,9 @@ use crate::domain::identity::EmailAddress;
 use crate::domain::operator::Permission;
 use crate::notify::template::{MergeField, RenderedMessage, TemplateSource};
 use crate::store::customers;
-use crate::store::templates::{self as template_store, NewRevision, RevisionRow, SaveOutcome};
+use crate::store::email_templates::{
+    self as template_store, NewRevision, RevisionRow, SaveOutcome,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateSummary {
