@@ -267,4 +267,28 @@ mod tests {
         };
         assert!(settings.validated().is_err());
     }
+
+    #[test]
+    fn values_that_would_stall_the_service_are_raised_to_their_floor() {
+        let mut settings = Settings {
+            pool_size: 0,
+            workers: Some(0),
+            ..Settings::default()
+        };
+        settings.mail.poll_interval_ms = 0;
+        settings.mail.max_attempts = -3;
+        settings.mail.activation_ttl_secs = u64::MAX;
+        let settings = settings.validated().unwrap();
+        assert_eq!(settings.pool_size, 1);
+        assert_eq!(settings.workers, Some(1));
+        assert_eq!(settings.mail.poll_interval_ms, MIN_POLL_INTERVAL_MS);
+        assert_eq!(settings.mail.max_attempts, 1);
+        assert_eq!(settings.mail.activation_ttl_secs, i64::MAX as u64);
+        // Sane values are kept, and validating twice changes nothing.
+        let defaults = Settings::default().validated().unwrap();
+        let again = defaults.clone().validated().unwrap();
+        assert_eq!(defaults.pool_size, Settings::default().pool_size);
+        assert_eq!(again.route_prefix, defaults.route_prefix);
+        assert_eq!(again.mail.poll_interval_ms, Settings::default().mail.poll_interval_ms);
+    }
 }
