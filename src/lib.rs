@@ -6,6 +6,7 @@
 //! PostgreSQL); [`jobs`] holds background work. [`startup`] assembles them.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;

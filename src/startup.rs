@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::{self, SharedClock};
 use crate::config::{Settings, SettingsError};
 use crate::http::activation::{self, ActivationPages};
 use crate::http::console;
@@ -22,6 +23,7 @@ use crate::http::service_manager::auth::ApplicationKeys;
 use crate::http::service_manager::body::BodyLimit;
 use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
+use crate::http::throttle::LoginThrottle;
 use crate::http::{health, openapi};
 use crate::jobs::{audit_writer, outbox_worker};
 use crate::notify::mailer::{Mailer, MailerError};
@@ -94,6 +96,15 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock durations are measured by
+    /// (sign-in lockouts); tests pass a [`crate::clock::ManualClock`].
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
         let settings = settings.validated()?;
         let store = open_store(&settings).await?;
         let initial_credentials =
@@ -166,7 +177,7 @@ impl Application {
             notifier,
             outbox,
             session_ttl: chrono::Duration::seconds(settings.operator_session_secs as i64),
-            throttle: Default::default(),
+            throttle: LoginThrottle::new(clock),
             catalog: Arc::clone(&contract_catalog),
             secure_cookies: settings.public_url_for(port).starts_with("https://"),
         });

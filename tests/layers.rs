@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// its own; parts sharing a layer (the HTTP front ends) may not use each
 /// other.
 const LAYERS: &[&[&str]] = &[
-    &["domain"],
+    &["domain", "clock"],
     &["config"],
     &["telemetry"],
     &["store"],

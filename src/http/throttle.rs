@@ -6,50 +6,86 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::clock::{self, SharedClock};
+
 /// Failures tolerated within [`WINDOW`] before sign-in is locked.
 pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long sign-in stays locked after the failure that locked it.
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// Past this many tracked emails, expired entries are swept.
 const SWEEP_AT: usize = 10_000;
 
-#[derive(Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
+    clock: SharedClock,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
+#[derive(Debug)]
 struct Failures {
     count: u32,
     first: Instant,
     last: Instant,
 }
 
+impl Failures {
+    fn is_locked(&self, now: Instant) -> bool {
+        self.count >= MAX_FAILURES && now.duration_since(self.last) < LOCKOUT
+    }
+
+    /// Whether these failures no longer count: a lockout that has ended, or
+    /// fewer failures than a lockout that are older than the window. Either
+    /// way the next failure starts a new count.
+    fn has_expired(&self, now: Instant) -> bool {
+        if self.count >= MAX_FAILURES {
+            now.duration_since(self.last) >= LOCKOUT
+        } else {
+            now.duration_since(self.first) > WINDOW
+        }
+    }
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new(clock::system())
+    }
+}
+
 impl LoginThrottle {
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// `Err(wait)` while the email is locked out.
     pub fn check(&self, email: &str) -> Result<(), Duration> {
-        let failures = self.lock();
-        match failures.get(email) {
-            Some(f) if f.count >= MAX_FAILURES && f.last.elapsed() < LOCKOUT => {
-                Err(LOCKOUT - f.last.elapsed())
-            }
+        let now = self.clock.now();
+        match self.lock().get(email) {
+            Some(f) if f.is_locked(now) => Err(LOCKOUT - now.duration_since(f.last)),
             _ => Ok(()),
         }
     }
 
     pub fn failed(&self, email: &str) {
+        let now = self.clock.now();
         let mut failures = self.lock();
         if failures.len() >= SWEEP_AT {
-            failures.retain(|_, f| f.last.elapsed() < LOCKOUT.max(WINDOW));
+            failures.retain(|_, f| !f.has_expired(now));
         }
-        let now = Instant::now();
         let entry = failures.entry(email.to_owned()).or_insert(Failures {
             count: 0,
             first: now,
             last: now,
         });
-        if entry.first.elapsed() > WINDOW && entry.count < MAX_FAILURES {
-            entry.count = 0;
-            entry.first = now;
+        if entry.has_expired(now) {
+            *entry = Failures {
+                count: 0,
+                first: now,
+                last: now,
+            };
         }
         entry.count += 1;
         entry.last = now;
@@ -78,19 +114,66 @@ pub fn minutes(wait: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::clock::ManualClock;
+
+    const EMAIL: &str = "a@example.com";
+
+    fn throttle() -> (Arc<ManualClock>, LoginThrottle) {
+        let clock = Arc::new(ManualClock::new());
+        let throttle = LoginThrottle::new(clock.clone());
+        (clock, throttle)
+    }
+
+    fn fail(throttle: &LoginThrottle, times: u32) {
+        for _ in 0..times {
+            throttle.failed(EMAIL);
+        }
+    }
 
     #[test]
     fn locks_after_repeated_failures_and_forgets_on_success() {
-        let throttle = LoginThrottle::default();
-        for _ in 0..MAX_FAILURES - 1 {
-            throttle.failed("a@example.com");
-        }
-        assert!(throttle.check("a@example.com").is_ok());
-        throttle.failed("a@example.com");
-        assert!(throttle.check("a@example.com").is_err());
+        let (_, throttle) = throttle();
+        fail(&throttle, MAX_FAILURES - 1);
+        assert!(throttle.check(EMAIL).is_ok());
+        throttle.failed(EMAIL);
+        assert_eq!(throttle.check(EMAIL), Err(LOCKOUT));
         assert!(throttle.check("b@example.com").is_ok());
-        throttle.succeeded("a@example.com");
-        assert!(throttle.check("a@example.com").is_ok());
+        throttle.succeeded(EMAIL);
+        assert!(throttle.check(EMAIL).is_ok());
+    }
+
+    #[test]
+    fn a_lockout_ends_after_its_time_and_the_count_starts_again() {
+        let (clock, throttle) = throttle();
+        fail(&throttle, MAX_FAILURES);
+        clock.advance(LOCKOUT - Duration::from_secs(60));
+        assert_eq!(throttle.check(EMAIL), Err(Duration::from_secs(60)));
+        clock.advance(Duration::from_secs(60));
+        assert!(throttle.check(EMAIL).is_ok(), "the lockout has ended");
+        // One more wrong password after the lockout is one failure, not a
+        // new lockout.
+        throttle.failed(EMAIL);
+        assert!(throttle.check(EMAIL).is_ok());
+        fail(&throttle, MAX_FAILURES - 2);
+        assert!(throttle.check(EMAIL).is_ok());
+        throttle.failed(EMAIL);
+        assert!(throttle.check(EMAIL).is_err());
+    }
+
+    #[test]
+    fn failures_older_than_the_window_stop_counting() {
+        let (clock, throttle) = throttle();
+        fail(&throttle, MAX_FAILURES - 1);
+        clock.advance(WINDOW + Duration::from_secs(1));
+        throttle.failed(EMAIL);
+        assert!(
+            throttle.check(EMAIL).is_ok(),
+            "four old failures and a new one"
+        );
+        fail(&throttle, MAX_FAILURES - 1);
+        assert!(throttle.check(EMAIL).is_err());
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod console;
 mod console_customers;
+mod console_security;
 mod console_settings;
 mod documents;
 mod notifications;
