@@ -44,6 +44,28 @@ pub struct Settings {
     pub mail: MailSettings,
     /// How long an operator session lasts, in seconds.
     pub operator_session_secs: u64,
+    pub retention: RetentionSettings,
+}
+
+/// How long a deleted customer's personal data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Days after a Delete before the tombstone's personal data (name,
+    /// contact, address, sync option values, extra details) is erased; its
+    /// ids and dates stay. 0 erases at the job's next run.
+    pub deleted_customer_days: u32,
+    /// How often the erasing job runs, in milliseconds.
+    pub interval_ms: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            deleted_customer_days: 90,
+            interval_ms: 3_600_000,
+        }
+    }
 }
 
 /// Who runs this Mailroom, for the `Operator.*` merge fields.
@@ -163,6 +185,7 @@ impl Default for Settings {
             operator: OperatorProfile::default(),
             mail: MailSettings::default(),
             operator_session_secs: 12 * 3600,
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -212,6 +235,7 @@ impl Settings {
         self.workers = self.workers.map(|workers| workers.max(1));
         self.mail.poll_interval_ms = self.mail.poll_interval_ms.max(MIN_POLL_INTERVAL_MS);
         self.mail.max_attempts = self.mail.max_attempts.max(1);
+        self.retention.interval_ms = self.retention.interval_ms.max(MIN_POLL_INTERVAL_MS);
         self.mail.activation_ttl_secs = self.mail.activation_ttl_secs.min(i64::MAX as u64);
         let trimmed = self.route_prefix.trim().trim_matches('/');
         if trimmed

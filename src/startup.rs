@@ -25,6 +25,7 @@ use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
 use crate::http::{health, openapi};
+use crate::jobs::retention::{self, RetentionPolicy};
 use crate::jobs::{audit_writer, outbox_worker};
 use crate::notify::mailer::{Mailer, MailerError};
 use crate::notify::outbox::Outbox;
@@ -61,6 +62,7 @@ pub struct Application {
     port: u16,
     server: Server,
     audit_writer: JoinHandle<()>,
+    retention_job: JoinHandle<()>,
     outbox_worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     initial_credentials: Option<InitialCredentials>,
     store: Store,
@@ -125,6 +127,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let (audit_sink, audit_writer) = audit_writer::start(store.clone());
+        let retention_job = retention::start(
+            store.clone(),
+            RetentionPolicy {
+                keep_deleted_for: chrono::Duration::days(i64::from(
+                    settings.retention.deleted_customer_days,
+                )),
+                interval: Duration::from_millis(settings.retention.interval_ms),
+            },
+        );
 
         let catalog = Arc::new(CatalogCache::new(store.clone(), settings.cache_ttl()));
         let notifier = Arc::new(Notifier::new(
@@ -240,6 +251,7 @@ impl Application {
             port,
             server: server.run(),
             audit_writer,
+            retention_job,
             outbox_worker,
             initial_credentials,
             store,
@@ -268,6 +280,9 @@ impl Application {
     /// hand and the audit writer drain its queue.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
+        // Erasing is one transaction per batch: stopping between two loses
+        // nothing.
+        self.retention_job.abort();
         if let Some((stop, handle)) = self.outbox_worker {
             let _ = stop.send(true);
             if let Err(error) = handle.await {

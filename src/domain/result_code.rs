@@ -25,8 +25,8 @@ pub enum ResultCode {
     Unauthorized = -4,
     Unavailable = -5,
     InternalError = -6,
-    UnknownCustomer = -7,
     CustomerDeleted = -8,
+    NotJson = -9,
 
     // Shown to the storefront user.
     NameRequired = -80001,
@@ -60,8 +60,8 @@ impl ResultCode {
         Self::Unauthorized,
         Self::Unavailable,
         Self::InternalError,
-        Self::UnknownCustomer,
         Self::CustomerDeleted,
+        Self::NotJson,
         Self::NameRequired,
         Self::TextTooLong,
         Self::TextInvalidCharacters,
@@ -102,15 +102,15 @@ impl ResultCode {
             }
             Self::NotSupported => "The action is not supported by this service manager.",
             Self::BadRequest => {
-                "The request cannot be read: malformed JSON, a wrong type, or a missing \
-                 identifier (HTTP 400)."
+                "The body is JSON but not an account the call can use: a field of the wrong type, \
+                 or a missing identifier."
             }
             Self::PayloadTooLarge => "The request body is larger than the limit (HTTP 413).",
             Self::Unauthorized => "Missing or wrong application id or API key (HTTP 401).",
             Self::Unavailable => "The database cannot be reached; retry later (HTTP 503).",
             Self::InternalError => "An unexpected error; the cause is in the service log (HTTP 500).",
-            Self::UnknownCustomer => "No customer of this application has the given ExternalID.",
             Self::CustomerDeleted => "The customer was deleted; it cannot be synchronized again.",
+            Self::NotJson => "The body is not JSON at all, or could not be read (HTTP 400).",
             Self::NameRequired => "The account has no name.",
             Self::TextTooLong => "A text field is longer than its limit.",
             Self::TextInvalidCharacters => "A text field contains control characters.",
@@ -133,12 +133,14 @@ impl ResultCode {
         }
     }
 
-    /// HTTP status the code travels with. Business outcomes, storefront
-    /// validation included, are HTTP 200 as the contract expects: the BSS
-    /// reads the code from the body.
+    /// HTTP status the code travels with. The BSS is a .NET client that
+    /// reads the code from a 200 answer and takes any other status for a
+    /// transport failure, so every outcome of a JSON body is HTTP 200, refusals
+    /// included; only credentials, a body that is not JSON, one over the limit
+    /// and an unavailable database (which the BSS retries) differ.
     pub const fn http_status(self) -> u16 {
         match self {
-            Self::BadRequest => 400,
+            Self::NotJson => 400,
             Self::PayloadTooLarge => 413,
             Self::Unauthorized => 401,
             Self::Unavailable => 503,
@@ -224,7 +226,7 @@ mod tests {
     fn storefront_codes_are_in_the_storefront_range() {
         assert!(ResultCode::DomainTaken.is_storefront_visible());
         assert!(ResultCode::NameRequired.is_storefront_visible());
-        assert!(!ResultCode::UnknownCustomer.is_storefront_visible());
+        assert!(!ResultCode::CustomerDeleted.is_storefront_visible());
         assert!(!ResultCode::Exists.is_storefront_visible());
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod audit_writer;
 pub mod outbox_worker;
+pub mod retention;

@@ -39,6 +39,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
         activated_at -> Nullable<Timestamp>,
+        personal_data_erased_at -> Nullable<Timestamp>,
     }
 }
 

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod accounts_gaps;
 mod audit;
 mod auth;
 mod bad_input;

@@ -11,7 +11,7 @@ pub enum StatusAction {
 }
 
 /// What a status change does (or did).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusActionOutcome {
     Changed {
         from: CustomerStatus,
@@ -21,6 +21,13 @@ pub enum StatusActionOutcome {
     Unchanged(CustomerStatus),
     /// A deleted customer cannot be suspended (restore it first).
     Refused(CustomerStatus),
+    /// A deleted customer's identifying value (its domain, its username)
+    /// went to another customer after the delete released it: restoring
+    /// would make two customers hold it.
+    IdentityTaken {
+        option_id: String,
+        value: String,
+    },
     NotFound,
 }
 

@@ -19,11 +19,14 @@ pub enum NotificationMode {
     Bss,
 }
 
-/// The customer a Synchronize call names, as the store found it.
+/// The customer a Synchronize call names, as the store found it: by the
+/// call's ExternalID when it is one of the caller's customers, else by the
+/// caller's BSS account id. An ExternalID the caller does not know (stale,
+/// mistyped, or another application's) is not a refusal: the call falls back
+/// to the BSS account id, so a BSS is never stranded between an Exists that
+/// answers "does not exist" and a Synchronize that refuses.
 #[derive(Debug, Clone, Copy)]
 pub enum SyncTarget<'a> {
-    /// The call carries an ExternalID that names no customer of the caller.
-    UnknownExternalId(&'a str),
     /// No customer of the caller has the call's BSS account id yet.
     New,
     Existing {
@@ -32,6 +35,11 @@ pub enum SyncTarget<'a> {
         /// The last Synchronize sent exactly this (same fingerprint) and
         /// the customer is linked to its BSS account.
         unchanged: bool,
+        /// The call carried this customer's ExternalID: the BSS has read
+        /// an earlier answer of ours.
+        named_by_external_id: bool,
+        /// The customer has set its own password (activation).
+        activated: bool,
     },
 }
 
@@ -39,21 +47,46 @@ pub enum SyncTarget<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncDecision {
     Refuse(Rejection),
-    /// A retry of the last call: nothing to write.
-    Unchanged,
-    Update,
+    /// A retry of the last call: nothing to write but, when
+    /// `reissue_password`, a fresh password.
+    Unchanged {
+        reissue_password: bool,
+    },
+    Update {
+        reissue_password: bool,
+    },
     Create,
+}
+
+impl SyncDecision {
+    /// Whether carrying the decision out needs [`CreationSecrets`] (made
+    /// outside the transaction: hashing is slow on purpose).
+    pub fn needs_secrets(&self) -> bool {
+        matches!(
+            self,
+            Self::Create
+                | Self::Unchanged {
+                    reissue_password: true
+                }
+                | Self::Update {
+                    reissue_password: true
+                }
+        )
+    }
 }
 
 /// Decides what a Synchronize call does to its target. Identifying values
 /// taken by another customer are checked apart ([`identity_conflict`]),
 /// since finding their owners needs the database.
-pub fn decide(target: SyncTarget<'_>) -> SyncDecision {
+///
+/// In BSS notification mode the password travels only in our answer: if
+/// that answer was lost, the BSS retries without our ExternalID and would
+/// never get credentials. So until the customer has activated, a call that
+/// does not carry our ExternalID gets a fresh password (replacing the
+/// previous one); once the BSS sends our ExternalID back, it is an update.
+pub fn decide(target: SyncTarget<'_>, mode: NotificationMode) -> SyncDecision {
     match target {
-        SyncTarget::UnknownExternalId(external_id) => SyncDecision::Refuse(Rejection::new(
-            ResultCode::UnknownCustomer,
-            format!("No customer of this application has ExternalID {external_id}."),
-        )),
+        SyncTarget::New => SyncDecision::Create,
         SyncTarget::Existing {
             external_id,
             status: CustomerStatus::Deleted,
@@ -66,10 +99,19 @@ pub fn decide(target: SyncTarget<'_>) -> SyncDecision {
             ),
         )),
         SyncTarget::Existing {
-            unchanged: true, ..
-        } => SyncDecision::Unchanged,
-        SyncTarget::Existing { .. } => SyncDecision::Update,
-        SyncTarget::New => SyncDecision::Create,
+            unchanged,
+            named_by_external_id,
+            activated,
+            ..
+        } => {
+            let reissue_password =
+                mode == NotificationMode::Bss && !activated && !named_by_external_id;
+            if unchanged {
+                SyncDecision::Unchanged { reissue_password }
+            } else {
+                SyncDecision::Update { reissue_password }
+            }
+        }
     }
 }
 
@@ -147,28 +189,23 @@ mod tests {
     use super::*;
     use crate::domain::sync_options::{OptionValue, ValueFormat};
 
+    use NotificationMode::{Bss, Mailroom};
+
     fn existing(status: CustomerStatus, unchanged: bool) -> SyncTarget<'static> {
         SyncTarget::Existing {
             external_id: "cus_1",
             status,
             unchanged,
+            named_by_external_id: true,
+            activated: false,
         }
     }
 
     #[test]
-    fn an_unknown_external_id_is_refused() {
-        let SyncDecision::Refuse(rejection) = decide(SyncTarget::UnknownExternalId("cus_x")) else {
-            panic!("not refused");
-        };
-        assert_eq!(rejection.code, ResultCode::UnknownCustomer);
-        assert!(rejection.message.contains("cus_x"));
-    }
-
-    #[test]
     fn a_deleted_customer_is_refused_even_when_unchanged() {
-        for unchanged in [false, true] {
+        for (unchanged, mode) in [(false, Mailroom), (true, Mailroom), (true, Bss)] {
             let SyncDecision::Refuse(rejection) =
-                decide(existing(CustomerStatus::Deleted, unchanged))
+                decide(existing(CustomerStatus::Deleted, unchanged), mode)
             else {
                 panic!("not refused");
             };
@@ -179,11 +216,49 @@ mod tests {
 
     #[test]
     fn known_customers_are_updated_unless_nothing_changed() {
+        let no_password = false;
         for status in [CustomerStatus::Active, CustomerStatus::Suspended] {
-            assert_eq!(decide(existing(status, false)), SyncDecision::Update);
-            assert_eq!(decide(existing(status, true)), SyncDecision::Unchanged);
+            for mode in [Mailroom, Bss] {
+                assert_eq!(
+                    decide(existing(status, false), mode),
+                    SyncDecision::Update {
+                        reissue_password: no_password
+                    }
+                );
+                assert_eq!(
+                    decide(existing(status, true), mode),
+                    SyncDecision::Unchanged {
+                        reissue_password: no_password
+                    }
+                );
+            }
         }
-        assert_eq!(decide(SyncTarget::New), SyncDecision::Create);
+        assert_eq!(decide(SyncTarget::New, Mailroom), SyncDecision::Create);
+        assert!(SyncDecision::Create.needs_secrets());
+    }
+
+    #[test]
+    fn a_password_is_reissued_until_the_bss_has_read_our_answer() {
+        let before_our_answer = |activated| SyncTarget::Existing {
+            external_id: "cus_1",
+            status: CustomerStatus::Active,
+            unchanged: true,
+            named_by_external_id: false,
+            activated,
+        };
+        let retry = decide(before_our_answer(false), Bss);
+        assert_eq!(
+            retry,
+            SyncDecision::Unchanged {
+                reissue_password: true
+            }
+        );
+        assert!(retry.needs_secrets());
+        // Not once the customer activated, not in Mailroom mode (Mailroom
+        // mails the link itself), not once the BSS sends our ExternalID.
+        assert!(!decide(before_our_answer(true), Bss).needs_secrets());
+        assert!(!decide(before_our_answer(false), Mailroom).needs_secrets());
+        assert!(!decide(existing(CustomerStatus::Active, true), Bss).needs_secrets());
     }
 
     fn identity(option_id: &str, format: ValueFormat, normalized: &str) -> OptionValue {

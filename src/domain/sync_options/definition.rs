@@ -6,7 +6,8 @@
 use std::fmt;
 
 use super::{
-    DataType, OptionKind, PredefinedValue, SyncOptionDefinition, ValueFormat, MAX_OPTION_VALUE_LEN,
+    option_ids, DataType, OptionKind, PredefinedValue, SyncOptionDefinition, ValueFormat,
+    MAX_OPTION_VALUE_LEN,
 };
 
 /// Longest option id.
@@ -31,6 +32,7 @@ pub enum DefinitionField {
     DataType,
     ValueFormat,
     PredefinedValues,
+    Required,
 }
 
 impl DefinitionField {
@@ -45,6 +47,7 @@ impl DefinitionField {
             Self::DataType => "data_type",
             Self::ValueFormat => "value_format",
             Self::PredefinedValues => "predefined_values",
+            Self::Required => "required",
         }
     }
 }
@@ -99,6 +102,10 @@ pub enum DefinitionProblem {
     TooManyValues,
     /// A list kind with nothing to choose from.
     ListWithoutValues,
+    /// The `username` option is what the BSS fills with the account's
+    /// email: its kind, data type, format and being required are fixed
+    /// (its name and description are the operator's).
+    FixedForUsername(DefinitionField),
 }
 
 impl DefinitionProblem {
@@ -120,6 +127,7 @@ impl DefinitionProblem {
             | ValueRepeated { .. }
             | TooManyValues
             | ListWithoutValues => DefinitionField::PredefinedValues,
+            FixedForUsername(field) => *field,
         }
     }
 }
@@ -166,6 +174,10 @@ impl fmt::Display for DefinitionProblem {
             ListWithoutValues => {
                 f.write_str("A list needs the values to choose from: one value=label a line.")
             }
+            FixedForUsername(_) => f.write_str(
+                "The username option keeps this as it is: the BSS fills it with the account's \
+                 email (you can change its name and description).",
+            ),
         }
     }
 }
@@ -240,7 +252,7 @@ impl DefinitionDraft<'_> {
             ValueFormat::parse(self.value_format).ok_or(DefinitionProblem::ValueFormatUnknown);
         let predefined_values =
             parse_predefined_values(self.predefined_values, kind.as_ref().ok().copied(), current);
-        match (
+        let definition = match (
             name,
             description,
             sort_order,
@@ -257,7 +269,7 @@ impl DefinitionDraft<'_> {
                 Ok(data_type),
                 Ok(value_format),
                 Ok(predefined_values),
-            ) => Ok(SyncOptionDefinition {
+            ) => SyncOptionDefinition {
                 id: option_id,
                 sort_order,
                 name,
@@ -270,9 +282,9 @@ impl DefinitionDraft<'_> {
                 available_to_storefront: self.available_to_storefront,
                 identifies_customer: self.identifies_customer,
                 value_format,
-            }),
+            },
             (name, description, sort_order, kind, data_type, value_format, predefined_values) => {
-                Err([
+                return Err([
                     name.err(),
                     description.err(),
                     sort_order.err(),
@@ -283,10 +295,47 @@ impl DefinitionDraft<'_> {
                 ]
                 .into_iter()
                 .flatten()
-                .collect())
+                .collect());
             }
+        };
+        match current {
+            Some(current) if definition.id == option_ids::USERNAME => {
+                let problems = username_changes(current, &definition);
+                if problems.is_empty() {
+                    Ok(definition)
+                } else {
+                    Err(problems)
+                }
+            }
+            _ => Ok(definition),
         }
     }
+}
+
+/// What an edit of the `username` option may not change.
+fn username_changes(
+    current: &SyncOptionDefinition,
+    edited: &SyncOptionDefinition,
+) -> Vec<DefinitionProblem> {
+    [
+        (edited.kind != current.kind, DefinitionField::Kind),
+        (
+            edited.data_type != current.data_type,
+            DefinitionField::DataType,
+        ),
+        (
+            edited.value_format != current.value_format,
+            DefinitionField::ValueFormat,
+        ),
+        (
+            edited.is_required != current.is_required,
+            DefinitionField::Required,
+        ),
+    ]
+    .into_iter()
+    .filter(|(changed, _)| *changed)
+    .map(|(_, field)| DefinitionProblem::FixedForUsername(field))
+    .collect()
 }
 
 /// The name, trimmed: one line the BSS shows.
@@ -707,5 +756,55 @@ mod tests {
             DefinitionProblem::NameTooLong.to_string(),
             "Use at most 100 characters."
         );
+    }
+
+    #[test]
+    fn the_username_option_keeps_what_the_bss_relies_on() {
+        let username = DefinitionDraft {
+            name: "Username",
+            kind: "SimpleValue",
+            data_type: "Text",
+            value_format: "username",
+            is_required: true,
+            ..DefinitionDraft::default()
+        };
+        let current = username
+            .check(option_ids::USERNAME.into(), None)
+            .expect("the stored username option");
+        // Its name and description are the operator's to change.
+        let renamed = DefinitionDraft {
+            name: "Login",
+            description: "Filled from your email.",
+            ..username
+        };
+        let saved = renamed
+            .check(option_ids::USERNAME.into(), Some(&current))
+            .expect("a new name is fine");
+        assert_eq!(saved.name, "Login");
+        // Its kind, data type, format and being required are not.
+        let changed = DefinitionDraft {
+            kind: "TextArea",
+            data_type: "Number",
+            value_format: "text",
+            is_required: false,
+            ..username
+        };
+        let problems = changed
+            .check(option_ids::USERNAME.into(), Some(&current))
+            .unwrap_err();
+        let fields: Vec<DefinitionField> = problems.iter().map(DefinitionProblem::field).collect();
+        assert_eq!(
+            fields,
+            [
+                DefinitionField::Kind,
+                DefinitionField::DataType,
+                DefinitionField::ValueFormat,
+                DefinitionField::Required
+            ]
+        );
+        assert!(problems[0].to_string().contains("username option"));
+        // Another option may change all of these.
+        let plan = changed.check("plan".into(), Some(&current));
+        assert!(plan.is_ok(), "{plan:?}");
     }
 }

@@ -184,8 +184,10 @@ impl OptionValue {
             ValueFormat::Username => Rejection::new(
                 ResultCode::UsernameTaken,
                 format!(
-                    "The username {value} is already taken. Please use another email address \
-                     or username."
+                    "Your login is made from your email address, and {value} is already in use \
+                     by another account. Please change the email address of your account (or of \
+                     its primary contact) and order again, or contact our support team if the \
+                     existing account is yours."
                 ),
             ),
             ValueFormat::Text => Rejection::new(
@@ -252,22 +254,17 @@ impl SyncOptionCatalog {
         Ok(values)
     }
 
-    /// The identifying values of a request, read leniently: a value that does
-    /// not parse cannot belong to anyone and is left out.
-    pub fn identity_values(
-        &self,
-        submitted: &BTreeMap<String, String>,
-        fallbacks: UsernameFallbacks<'_>,
-    ) -> Vec<(String, String)> {
+    /// The identifying values a request carries (Exists), read leniently: a
+    /// value that does not parse cannot belong to anyone and is left out.
+    /// Only the sync options the request sends count: an absent `username`
+    /// is not filled from the account's email here, since that email may be
+    /// anyone's (Synchronize does fill it, for the customer it creates).
+    pub fn identity_values(&self, submitted: &BTreeMap<String, String>) -> Vec<(String, String)> {
         self.definitions
             .iter()
             .filter(|d| d.identifies_customer)
             .filter_map(|d| {
-                let raw = lookup(submitted, &d.id).or_else(|| {
-                    (d.value_format == ValueFormat::Username)
-                        .then(|| fallbacks.first())
-                        .flatten()
-                })?;
+                let raw = lookup(submitted, &d.id)?;
                 let value = d.parse_value(raw).ok()?;
                 Some((value.option_id, value.identity?))
             })
@@ -509,7 +506,7 @@ mod tests {
             (option_ids::DOMAIN, "not a domain"),
             (option_ids::USERNAME, "a@b.com"),
         ]);
-        let identities = catalog().identity_values(&options, UsernameFallbacks::default());
+        let identities = catalog().identity_values(&options);
         assert_eq!(
             identities,
             vec![(option_ids::USERNAME.to_string(), "a@b.com".to_string())]

@@ -312,6 +312,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "restored" => Some("The customer is active again."),
         "unchanged" => Some("The customer already had that status; nothing changed."),
         "deleted" => Some("A deleted customer cannot be suspended; restore it first."),
+        "identity_taken" => Some(
+            "The customer was not restored: since it was deleted, another customer took its \
+             domain or username. Free that value first.",
+        ),
         _ => None,
     }
 }
@@ -576,6 +580,16 @@ async fn change_status(
         }
         StatusActionOutcome::Unchanged(_) => "unchanged",
         StatusActionOutcome::Refused(_) => "deleted",
+        StatusActionOutcome::IdentityTaken { option_id, value } => {
+            tracing::info!(
+                operator = %session.email,
+                customer = %external_id,
+                %option_id,
+                %value,
+                "a deleted customer was not restored: another customer holds its value"
+            );
+            "identity_taken"
+        }
     };
     Ok(super::pages::see_other(format!(
         "{}?notice={notice}",

@@ -71,7 +71,7 @@ pub async fn sync_options(
     request_body(content = AccountDefinition, description = "The BSS account. Field names are matched case-insensitively; unknown fields are ignored.",
         example = json!(seed_account_example())),
     responses(
-        (status = 200, description = "Created, updated, or refused with a storefront message.", body = ResultEnvelope, examples(
+        (status = 200, description = "Created, updated, or refused (a storefront message for -8xxxx, a message for BSS staff otherwise).", body = ResultEnvelope, examples(
             ("Created" = (summary = "A new customer", value = json!({
                 "Code": 0, "Message": "Customer created.", "ErrorCode": 0, "ErrorMessage": "Customer created.",
                 "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za",
@@ -85,10 +85,13 @@ pub async fn sync_options(
             ("Domain taken" = (summary = "A storefront error", value = json!({
                 "Code": -80021, "Message": "The domain direct.com is already registered with another account. If it is yours, please contact our support team.",
                 "ErrorCode": -80021, "ErrorMessage": "The domain direct.com is already registered with another account. If it is yours, please contact our support team."}))),
+            ("Field of the wrong type" = (summary = "JSON that does not fit (BSS staff see the message)", value = json!({
+                "Code": -2, "Message": "Field Name: invalid type: integer `5`, expected a string.",
+                "ErrorCode": -2, "ErrorMessage": "Field Name: invalid type: integer `5`, expected a string."}))),
         )),
-        (status = 400, description = "The body cannot be read (malformed JSON, a wrong type, no ID).", body = ResultEnvelope, example = json!({
-            "Code": -2, "Message": "Field Name: invalid type: integer `5`, expected a string.",
-            "ErrorCode": -2, "ErrorMessage": "Field Name: invalid type: integer `5`, expected a string."})),
+        (status = 400, description = "The body is not JSON at all.", body = ResultEnvelope, example = json!({
+            "Code": -9, "Message": "The request body is not valid JSON: expected value at line 1 column 1.",
+            "ErrorCode": -9, "ErrorMessage": "The request body is not valid JSON: expected value at line 1 column 1."})),
         (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
         (status = 413, description = "The body is over the size limit.", body = ResultEnvelope),
         (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
@@ -116,7 +119,9 @@ pub async fn synchronize(
             account_extra_info,
             generated_password,
             mail_queued,
+            replaced_external_id,
         } => {
+            warn_of_fallback(replaced_external_id.as_deref(), &external_id);
             if mail_queued {
                 state.outbox.wake_worker();
             }
@@ -130,16 +135,32 @@ pub async fn synchronize(
         SyncOutcome::Updated {
             external_id,
             account_extra_info,
+            generated_password,
+            replaced_external_id,
         } => {
+            warn_of_fallback(replaced_external_id.as_deref(), &external_id);
             let mut envelope = ResultEnvelope::new(ResultCode::Success, "Customer updated.")
                 .with_result(external_id);
             envelope.account_extra_info = Some(account_extra_info);
-            envelope.send_notification = Some(false);
+            envelope.send_notification = Some(generated_password.is_some());
+            envelope.generated_password = generated_password;
             envelope
         }
         SyncOutcome::Refused(rejection) => ResultEnvelope::rejected(rejection),
     };
     Ok(answer(envelope))
+}
+
+/// A call named an ExternalID its application does not know and fell back to
+/// its BSS account id: worth a warning (the request span carries the TrackId).
+fn warn_of_fallback(unknown: Option<&str>, answered: &str) {
+    if let Some(unknown) = unknown {
+        tracing::warn!(
+            unknown_external_id = %unknown,
+            external_id = %answered,
+            "Synchronize named an ExternalID this application does not know; used the BSS account id"
+        );
+    }
 }
 
 /// Tells whether the account exists in Mailroom.
@@ -166,7 +187,7 @@ pub async fn synchronize(
             ("Does not exist" = (value = json!({"Code": 0, "Message": "The account does not exist.",
                 "ErrorCode": 0, "ErrorMessage": "The account does not exist."}))),
         )),
-        (status = 400, description = "The body cannot be read.", body = ResultEnvelope),
+        (status = 400, description = "The body is not JSON at all.", body = ResultEnvelope),
         (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
         (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
     ),
@@ -224,24 +245,25 @@ pub async fn exists(
     Ok(answer(envelope))
 }
 
-/// Deletes the customer: marks it deleted and keeps its data. Deleting
-/// twice answers Code 0 both times.
+/// Deletes the customer: keeps a tombstone (when, by whom, the TrackId) and
+/// releases its domain and username at once. Deleting twice, or deleting
+/// what is not there, answers Code 0.
 #[utoipa::path(
     post,
     path = "/api/Accounts/Delete",
     tag = "Accounts",
     operation_id = "accounts_delete",
     params(("X-CloudPlatform-TrackId" = Option<String>, Header, description = "The BSS's id of this call, logged with it.")),
-    request_body(content = AccountDefinition, description = "`ExternalID` (or `ExtraDetails.customer_id`) names the customer.",
+    request_body(content = AccountDefinition, description = "`ExternalID` (or `ExtraDetails.customer_id`) names the customer; without one, or when it is not one of this application's, the BSS account `ID` does.",
         example = json!({"ExternalID": "cus_01jdx9k3v7s0m8w2q4r6t8y0za", "ExtraDetails": {"customer_id": "cus_01jdx9k3v7s0m8w2q4r6t8y0za"}})),
     responses(
-        (status = 200, description = "Deleted (Code 0), or not a customer of this application (Code -7).", body = ResultEnvelope, examples(
+        (status = 200, description = "Deleted, already deleted, or nothing to delete: Code 0 each time (Delete is idempotent). Code -2 when the body names neither an ExternalID nor an ID.", body = ResultEnvelope, examples(
             ("Deleted" = (value = json!({"Code": 0, "Message": "Customer deleted.", "ErrorCode": 0,
                 "ErrorMessage": "Customer deleted.", "Result": "cus_01jdx9k3v7s0m8w2q4r6t8y0za"}))),
-            ("Unknown" = (value = json!({"Code": -7, "Message": "No customer of this application has ExternalID cus_x.",
-                "ErrorCode": -7, "ErrorMessage": "No customer of this application has ExternalID cus_x."}))),
+            ("Nothing to delete" = (value = json!({"Code": 0, "Message": "No customer of this application has that ExternalID or ID: nothing to delete.",
+                "ErrorCode": 0, "ErrorMessage": "No customer of this application has that ExternalID or ID: nothing to delete."}))),
         )),
-        (status = 400, description = "The body cannot be read, or names no ExternalID.", body = ResultEnvelope),
+        (status = 400, description = "The body is not JSON at all.", body = ResultEnvelope),
         (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
         (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
     ),
@@ -254,29 +276,38 @@ pub async fn delete(
     ContractJson(account): ContractJson<AccountDefinition>,
 ) -> Result<HttpResponse, ApiError> {
     account.check_ids()?;
-    let Some(external_id) = account.effective_external_id() else {
+    let external_id = account.effective_external_id();
+    let bss_account_id = account.id.clone();
+    if external_id.is_none() && bss_account_id.is_none() {
         return Err(ApiError::bad_request(
-            "ExternalID is required to delete a customer.",
+            "ExternalID or ID is required to delete a customer.",
         ));
-    };
+    }
     let track_id = track_id(req.headers()).unwrap_or("-");
     let deleted_by = format!("application {} (TrackId {track_id})", caller.name);
-    let target = external_id.clone();
     let outcome = state
         .store
-        .run(move |conn| customers::mark_deleted(conn, caller.application_id, &target, &deleted_by))
+        .run(move |conn| {
+            customers::mark_deleted(
+                conn,
+                caller.application_id,
+                external_id.as_deref(),
+                bss_account_id.as_deref(),
+                &deleted_by,
+            )
+        })
         .await?;
     let envelope = match outcome {
-        DeleteOutcome::Deleted => {
+        DeleteOutcome::Deleted { external_id } => {
             ResultEnvelope::new(ResultCode::Success, "Customer deleted.").with_result(external_id)
         }
-        DeleteOutcome::AlreadyDeleted => {
+        DeleteOutcome::AlreadyDeleted { external_id } => {
             ResultEnvelope::new(ResultCode::Success, "The customer was already deleted.")
                 .with_result(external_id)
         }
-        DeleteOutcome::Unknown => ResultEnvelope::new(
-            ResultCode::UnknownCustomer,
-            format!("No customer of this application has ExternalID {external_id}."),
+        DeleteOutcome::NothingToDelete => ResultEnvelope::new(
+            ResultCode::Success,
+            "No customer of this application has that ExternalID or ID: nothing to delete.",
         ),
     };
     Ok(answer(envelope))

@@ -20,7 +20,8 @@ pub struct BodyLimit(pub usize);
 const DEFAULT_LIMIT: usize = 256 * 1024;
 
 /// A JSON body read with the BSS's leniency (see [`bss_json`]); failures
-/// answer 400 or 413 with a result envelope naming the problem.
+/// answer a result envelope naming the problem: HTTP 200 with code -2 for JSON
+/// that does not fit, 400 (-9) for a body that is not JSON, 413 over the limit.
 pub struct ContractJson<T>(pub T);
 
 fn too_large(limit: usize) -> ApiError {
@@ -28,6 +29,10 @@ fn too_large(limit: usize) -> ApiError {
         ResultCode::PayloadTooLarge,
         format!("The request body is larger than {limit} bytes."),
     ))
+}
+
+fn not_json(message: String) -> ApiError {
+    ApiError::Rejected(Rejection::new(ResultCode::NotJson, message))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for ContractJson<T> {
@@ -49,17 +54,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ContractJson<T> {
             }
             let mut body = Vec::with_capacity(declared_length.unwrap_or(1024).min(limit));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request(format!("The request body could not be read: {e}"))
-                })?;
+                let chunk = chunk
+                    .map_err(|e| not_json(format!("The request body could not be read: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }
                 body.extend_from_slice(&chunk);
             }
-            let value: Value = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::bad_request(format!("The request body is not valid JSON: {e}."))
-            })?;
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| not_json(format!("The request body is not valid JSON: {e}.")))?;
             req.extensions_mut()
                 .insert(AuditedRequest::from_body(&body, &value));
             let parsed = bss_json::from_value::<T>(value).map_err(|e| {

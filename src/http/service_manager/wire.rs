@@ -192,7 +192,7 @@ impl AccountDefinition {
         &self,
         catalog: &SyncOptionCatalog,
     ) -> Result<Vec<(String, String)>, Rejection> {
-        Ok(catalog.identity_values(&self.option_texts()?, self.username_fallbacks()))
+        Ok(catalog.identity_values(&self.option_texts()?))
     }
 
     /// Checks identifiers that only BSS staff can fix (HTTP 400).

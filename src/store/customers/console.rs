@@ -9,6 +9,7 @@ use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome}
 use crate::domain::sync_options::option_ids;
 use crate::store::connection::{write_transaction, DbConnection};
 use crate::store::schema::{applications, customer_identities, customer_sync_options, customers};
+use crate::store::sync_options::load_catalog;
 use crate::store::StoreError;
 
 /// Case-folding for searches. SQLite's `lower` folds ASCII letters only,
@@ -221,13 +222,64 @@ pub fn apply_status_action(
         };
         let outcome = action.apply_to(found.status);
         if let StatusActionOutcome::Changed { from, to } = outcome {
-            set_status(conn, external_id, to)?;
             if from == CustomerStatus::Deleted {
+                // The delete released its identities: take them back, if
+                // nobody else took them meanwhile.
+                if let Some((option_id, value)) = reclaim_identities(conn, found.id)? {
+                    return Ok(StatusActionOutcome::IdentityTaken { option_id, value });
+                }
                 diesel::update(customers::table.find(found.id))
                     .set(customers::deleted_by.eq(None::<String>))
                     .execute(conn)?;
             }
+            set_status(conn, external_id, to)?;
         }
         Ok(outcome)
     })
+}
+
+/// Gives a restored customer back the identifying values of its stored sync
+/// options. Returns the first value another customer holds now, in which
+/// case nothing is written.
+fn reclaim_identities(
+    conn: &mut DbConnection,
+    customer_id: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    let catalog = load_catalog(conn)?;
+    let values: Vec<(String, String)> = customer_sync_options::table
+        .filter(customer_sync_options::customer_id.eq(customer_id))
+        .select((
+            customer_sync_options::option_id,
+            customer_sync_options::value,
+        ))
+        .load(conn)?;
+    let identities: Vec<(String, String)> = values
+        .iter()
+        .filter_map(|(option_id, value)| {
+            let parsed = catalog.get(option_id)?.parse_value(value).ok()?;
+            Some((parsed.option_id, parsed.identity?))
+        })
+        .collect();
+    for (option_id, normalized) in &identities {
+        let holder: Option<i64> = customer_identities::table
+            .filter(customer_identities::option_id.eq(option_id))
+            .filter(customer_identities::normalized_value.eq(normalized))
+            .select(customer_identities::customer_id)
+            .first(conn)
+            .optional()?;
+        if holder.is_some_and(|holder| holder != customer_id) {
+            return Ok(Some((option_id.clone(), normalized.clone())));
+        }
+    }
+    super::contract::release_identities(conn, customer_id)?;
+    for (option_id, normalized) in &identities {
+        diesel::insert_into(customer_identities::table)
+            .values((
+                customer_identities::option_id.eq(option_id),
+                customer_identities::normalized_value.eq(normalized),
+                customer_identities::customer_id.eq(customer_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(None)
 }

@@ -32,26 +32,42 @@ pub enum SyncOutcome {
         generated_password: Option<String>,
         /// Whether a mail was queued for it.
         mail_queued: bool,
+        /// The ExternalID the call carried when it named no customer of the
+        /// caller (the call fell back to its BSS account id).
+        replaced_external_id: Option<String>,
     },
     /// The account was known (a retry, a later update, a lost race): same
     /// ExternalID, nothing created.
     Updated {
         external_id: String,
         account_extra_info: BTreeMap<String, String>,
+        /// A fresh password (BSS notification mode, before the BSS has read
+        /// our first answer).
+        generated_password: Option<String>,
+        replaced_external_id: Option<String>,
     },
     Refused(Rejection),
 }
 
 /// The customer a call names, as stored.
 enum Found {
-    UnknownExternalId(String),
     New,
-    Existing(CustomerKey),
+    Existing {
+        customer: CustomerKey,
+        named_by_external_id: bool,
+    },
+}
+
+/// What [`find`] found, and the ExternalID of the call when it named no
+/// customer of the caller (the call then fell back to its BSS account id).
+struct Lookup {
+    found: Found,
+    unknown_external_id: Option<String>,
 }
 
 enum Applied {
     Done(SyncOutcome),
-    NeedsCreationSecrets,
+    NeedsSecrets,
 }
 
 /// Creates or updates the customer of `submission` for the application, in
@@ -65,18 +81,28 @@ pub fn synchronize(
     mode: NotificationMode,
 ) -> Result<SyncOutcome, StoreError> {
     // Made outside the transaction (hashing is slow on purpose), and only
-    // when a customer is about to be created.
+    // when the decision will need them.
     let mut secrets: Option<CreationSecrets> = None;
+    let fingerprint = submission.fingerprint();
     retry_lost_races(StoreError::is_retryable_conflict, || loop {
-        if secrets.is_none() && matches!(find(conn, application_id, submission)?, Found::New) {
-            secrets = Some(CreationSecrets::generate(mode));
+        if secrets.is_none() {
+            let lookup = find(conn, application_id, submission)?;
+            if decision(&lookup, &fingerprint, mode).needs_secrets() {
+                secrets = Some(CreationSecrets::generate(mode));
+            }
         }
         let applied = write_transaction_once(conn, |conn| {
-            apply(conn, application_id, submission, secrets.as_ref())
+            let call = Call {
+                application_id,
+                submission,
+                fingerprint: &fingerprint,
+                mode,
+            };
+            apply(conn, &call, secrets.as_ref())
         })?;
         match applied {
             Applied::Done(outcome) => return Ok(outcome),
-            Applied::NeedsCreationSecrets => secrets = Some(CreationSecrets::generate(mode)),
+            Applied::NeedsSecrets => secrets = Some(CreationSecrets::generate(mode)),
         }
     })
 }
@@ -85,66 +111,128 @@ fn find(
     conn: &mut DbConnection,
     application_id: i64,
     submission: &AccountSubmission,
-) -> Result<Found, StoreError> {
+) -> Result<Lookup, StoreError> {
+    let mut unknown_external_id = None;
     if let Some(external_id) = &submission.external_id {
-        return Ok(match find_by_external_id(conn, external_id)? {
-            Some(found) if found.application_id == application_id => Found::Existing(found),
-            _ => Found::UnknownExternalId(external_id.clone()),
-        });
+        match find_by_external_id(conn, external_id)? {
+            Some(customer) if customer.application_id == application_id => {
+                return Ok(Lookup {
+                    found: Found::Existing {
+                        customer,
+                        named_by_external_id: true,
+                    },
+                    unknown_external_id: None,
+                });
+            }
+            // Never another application's customer.
+            _ => unknown_external_id = Some(external_id.clone()),
+        }
     }
-    Ok(
-        match find_by_bss_account(conn, application_id, &submission.bss_account_id)? {
-            Some(found) => Found::Existing(found),
-            None => Found::New,
+    let found = match find_by_bss_account(conn, application_id, &submission.bss_account_id)? {
+        Some(customer) => Found::Existing {
+            customer,
+            named_by_external_id: false,
         },
-    )
+        None => Found::New,
+    };
+    Ok(Lookup {
+        found,
+        unknown_external_id,
+    })
+}
+
+fn decision(lookup: &Lookup, fingerprint: &str, mode: NotificationMode) -> SyncDecision {
+    let target = match &lookup.found {
+        Found::New => SyncTarget::New,
+        Found::Existing {
+            customer,
+            named_by_external_id,
+        } => SyncTarget::Existing {
+            external_id: &customer.external_id,
+            status: customer.status,
+            unchanged: customer.sync_fingerprint.as_deref() == Some(fingerprint)
+                && customer.bss_account_id.is_some(),
+            named_by_external_id: *named_by_external_id,
+            activated: customer.activated_at.is_some(),
+        },
+    };
+    decide_synchronize(target, mode)
+}
+
+/// A Synchronize call, as [`apply`] carries it out.
+struct Call<'a> {
+    application_id: i64,
+    submission: &'a AccountSubmission,
+    fingerprint: &'a str,
+    mode: NotificationMode,
 }
 
 fn apply(
     conn: &mut DbConnection,
-    application_id: i64,
-    submission: &AccountSubmission,
+    call: &Call<'_>,
     secrets: Option<&CreationSecrets>,
 ) -> Result<Applied, StoreError> {
+    let Call {
+        application_id,
+        submission,
+        fingerprint,
+        mode,
+    } = *call;
     let now = Utc::now().naive_utc();
-    let fingerprint = submission.fingerprint();
-    let found = find(conn, application_id, submission)?;
-    let target = match &found {
-        Found::UnknownExternalId(external_id) => SyncTarget::UnknownExternalId(external_id),
-        Found::New => SyncTarget::New,
-        Found::Existing(existing) => SyncTarget::Existing {
-            external_id: &existing.external_id,
-            status: existing.status,
-            unchanged: existing.sync_fingerprint.as_deref() == Some(fingerprint.as_str())
-                && existing.bss_account_id.is_some(),
-        },
+    let lookup = find(conn, application_id, submission)?;
+    let decision = decision(&lookup, fingerprint, mode);
+    let secrets = match (decision.needs_secrets(), secrets) {
+        (true, None) => return Ok(Applied::NeedsSecrets),
+        (_, secrets) => secrets,
     };
-    let decision = decide_synchronize(target);
-    let outcome = match (decision, found) {
+    let password = secrets.and_then(|s| s.password.as_ref());
+    let replaced_external_id = lookup.unknown_external_id;
+    let outcome = match (decision, lookup.found) {
         (SyncDecision::Refuse(rejection), _) => SyncOutcome::Refused(rejection),
-        // A retry of the last call: nothing to write, so no lock taken and
-        // nothing for concurrent duplicates to fight over.
-        (SyncDecision::Unchanged, Found::Existing(existing)) => SyncOutcome::Updated {
-            account_extra_info: existing.extra_info()?,
-            external_id: existing.external_id,
-        },
-        (SyncDecision::Update, Found::Existing(existing)) => {
+        (SyncDecision::Unchanged { reissue_password }, Found::Existing { customer, .. }) => {
+            // A retry of the last call: nothing to write (no lock taken,
+            // nothing for concurrent duplicates to fight over) but a fresh
+            // password when one is due.
+            let generated_password = match password.filter(|_| reissue_password) {
+                Some((plain, hash)) => {
+                    set_password_hash(conn, customer.id, hash, now)?;
+                    Some(plain.clone())
+                }
+                None => None,
+            };
+            SyncOutcome::Updated {
+                account_extra_info: customer.extra_info()?,
+                external_id: customer.external_id,
+                generated_password,
+                replaced_external_id,
+            }
+        }
+        (SyncDecision::Update { reissue_password }, Found::Existing { customer, .. }) => {
             let owners = identity_owners(conn, submission)?;
-            if let Some(refusal) = identity_conflict(submission, &owners, Some(existing.id)) {
+            if let Some(refusal) = identity_conflict(submission, &owners, Some(customer.id)) {
                 return Ok(Applied::Done(SyncOutcome::Refused(refusal)));
             }
-            let external_id = ExternalId::from_stored(existing.external_id.clone());
+            let external_id = ExternalId::from_stored(customer.external_id.clone());
             let info = account_extra_info(&external_id, &submission.options);
-            update_profile(conn, &existing, submission, &info, &fingerprint, now)?;
-            write_details(conn, existing.id, submission, Details::Replace)?;
+            update_profile(conn, &customer, submission, &info, fingerprint, now)?;
+            write_details(conn, customer.id, submission, Details::Replace)?;
+            let generated_password = match password.filter(|_| reissue_password) {
+                Some((plain, hash)) => {
+                    set_password_hash(conn, customer.id, hash, now)?;
+                    Some(plain.clone())
+                }
+                None => None,
+            };
             SyncOutcome::Updated {
                 external_id: external_id.into_inner(),
                 account_extra_info: info,
+                generated_password,
+                replaced_external_id,
             }
         }
         (SyncDecision::Create, _) => {
             let Some(secrets) = secrets else {
-                return Ok(Applied::NeedsCreationSecrets);
+                return Ok(Applied::NeedsSecrets);
             };
             let owners = identity_owners(conn, submission)?;
             if let Some(refusal) = identity_conflict(submission, &owners, None) {
@@ -162,13 +250,30 @@ fn apply(
                 account_extra_info: info,
                 generated_password: secrets.password.as_ref().map(|(plain, _)| plain.clone()),
                 mail_queued: secrets.welcome_mail,
+                replaced_external_id,
             }
         }
-        (SyncDecision::Unchanged | SyncDecision::Update, _) => {
+        (SyncDecision::Unchanged { .. } | SyncDecision::Update { .. }, Found::New) => {
             unreachable!("the domain updates only an existing customer")
         }
     };
     Ok(Applied::Done(outcome))
+}
+
+/// Replaces the customer's password hash (a reissued password).
+fn set_password_hash(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(customers::table.find(customer_id))
+        .set((
+            customers::password_hash.eq(hash),
+            customers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Who holds each identifying value of the submission, in one query.
@@ -477,26 +582,49 @@ pub fn find_for_exists(
 /// What Delete did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    Deleted,
-    AlreadyDeleted,
-    Unknown,
+    Deleted {
+        external_id: String,
+    },
+    AlreadyDeleted {
+        external_id: String,
+    },
+    /// No customer of the application has the ExternalID or the BSS
+    /// account id: nothing to delete.
+    NothingToDelete,
 }
 
-/// Marks the application's customer deleted, keeping its data.
+/// Marks the application's customer deleted, keeping a tombstone (when, by
+/// whom, with which TrackId) and releasing its identifying values at once:
+/// a later sign-up with the same domain or username is a new customer. The
+/// customer is the one of `external_id` when that is the application's,
+/// else the one of `bss_account_id`.
 pub fn mark_deleted(
     conn: &mut DbConnection,
     application_id: i64,
-    external_id: &str,
+    external_id: Option<&str>,
+    bss_account_id: Option<&str>,
     deleted_by: &str,
 ) -> Result<DeleteOutcome, StoreError> {
     write_transaction(conn, |conn| {
-        let Some(found) = find_by_external_id(conn, external_id)?
-            .filter(|found| found.application_id == application_id)
-        else {
-            return Ok(DeleteOutcome::Unknown);
+        let by_external_id = match external_id {
+            Some(external_id) => find_by_external_id(conn, external_id)?
+                .filter(|found| found.application_id == application_id),
+            None => None,
+        };
+        let found = match (by_external_id, bss_account_id) {
+            (Some(found), _) => Some(found),
+            (None, Some(bss_account_id)) => {
+                find_by_bss_account(conn, application_id, bss_account_id)?
+            }
+            (None, None) => None,
+        };
+        let Some(found) = found else {
+            return Ok(DeleteOutcome::NothingToDelete);
         };
         if found.status == CustomerStatus::Deleted {
-            return Ok(DeleteOutcome::AlreadyDeleted);
+            return Ok(DeleteOutcome::AlreadyDeleted {
+                external_id: found.external_id,
+            });
         }
         let now = Utc::now().naive_utc();
         diesel::update(customers::table.find(found.id))
@@ -507,6 +635,21 @@ pub fn mark_deleted(
                 customers::updated_at.eq(now),
             ))
             .execute(conn)?;
-        Ok(DeleteOutcome::Deleted)
+        release_identities(conn, found.id)?;
+        Ok(DeleteOutcome::Deleted {
+            external_id: found.external_id,
+        })
     })
+}
+
+/// Frees a customer's identifying values for others to take.
+pub(super) fn release_identities(
+    conn: &mut DbConnection,
+    customer_id: i64,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        customer_identities::table.filter(customer_identities::customer_id.eq(customer_id)),
+    )
+    .execute(conn)?;
+    Ok(())
 }

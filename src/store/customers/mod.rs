@@ -3,12 +3,14 @@
 
 mod console;
 mod contract;
+mod retention;
 
 pub use console::{
     apply_status_action, count_matching, list_matching, load_for_console, ConsoleCustomer,
     CustomerFilter, CustomerListRow,
 };
 pub use contract::{find_for_exists, mark_deleted, synchronize, DeleteOutcome, SyncOutcome};
+pub use retention::erase_expired_tombstones;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +35,7 @@ pub struct CustomerKey {
     pub status: CustomerStatus,
     pub account_extra_info: String,
     pub sync_fingerprint: Option<String>,
+    pub activated_at: Option<NaiveDateTime>,
 }
 
 impl CustomerKey {
@@ -97,6 +100,8 @@ pub struct CustomerRow {
     pub deleted_at: Option<NaiveDateTime>,
     pub deleted_by: Option<String>,
     pub activated_at: Option<NaiveDateTime>,
+    /// When the retention job erased the personal data of this tombstone.
+    pub personal_data_erased_at: Option<NaiveDateTime>,
 }
 
 impl CustomerRow {
