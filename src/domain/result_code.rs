@@ -27,6 +27,7 @@ pub enum ResultCode {
     InternalError = -6,
     CustomerDeleted = -8,
     NotJson = -9,
+    UnknownReseller = -10,
 
     // Shown to the storefront user.
     NameRequired = -80001,
@@ -46,6 +47,7 @@ pub enum ResultCode {
     UsernameInvalid = -80031,
     UsernameTaken = -80032,
     IdentityTaken = -80040,
+    ResellerClosed = -80050,
 }
 
 impl ResultCode {
@@ -62,6 +64,7 @@ impl ResultCode {
         Self::InternalError,
         Self::CustomerDeleted,
         Self::NotJson,
+        Self::UnknownReseller,
         Self::NameRequired,
         Self::TextTooLong,
         Self::TextInvalidCharacters,
@@ -79,6 +82,7 @@ impl ResultCode {
         Self::UsernameInvalid,
         Self::UsernameTaken,
         Self::IdentityTaken,
+        Self::ResellerClosed,
     ];
 
     pub const fn code(self) -> i32 {
@@ -111,6 +115,10 @@ impl ResultCode {
             Self::InternalError => "An unexpected error; the cause is in the service log (HTTP 500).",
             Self::CustomerDeleted => "The customer was deleted; it cannot be synchronized again.",
             Self::NotJson => "The body is not JSON at all, or could not be read (HTTP 400).",
+            Self::UnknownReseller => {
+                "ResellerExternalID names no customer of this application (synchronize the \
+                 reseller's own account first)."
+            }
             Self::NameRequired => "The account has no name.",
             Self::TextTooLong => "A text field is longer than its limit.",
             Self::TextInvalidCharacters => "A text field contains control characters.",
@@ -130,6 +138,7 @@ impl ResultCode {
             Self::UsernameInvalid => "The username contains characters a login cannot have.",
             Self::UsernameTaken => "The username belongs to another customer.",
             Self::IdentityTaken => "Another identifying sync option value belongs to another customer.",
+            Self::ResellerClosed => "The reseller the account is sold through was deleted: no new customers through it.",
         }
     }
 

@@ -492,6 +492,99 @@ async fn the_username_option_keeps_its_kind_type_and_required_flag(backend: Back
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
 }
 
+// --- 7. Reseller edge cases ------------------------------------------------
+
+/// A reseller's own account, then an end customer sold through it.
+async fn reseller_with_a_customer(app: &TestApp, id: &str) -> (String, String) {
+    let mut reseller = account(id, &format!("reseller-{id}.example"));
+    reseller["ResellerID"] = json!(id);
+    let reseller_id = result_of(&app.synchronize(&reseller).await);
+    let customer_bss_id = format!("{id}-1");
+    let mut customer = account(&customer_bss_id, &format!("end-{id}.example"));
+    customer["ResellerID"] = json!(id);
+    customer["ResellerExternalID"] = json!(reseller_id);
+    let customer_id = result_of(&app.synchronize(&customer).await);
+    (reseller_id, customer_id)
+}
+
+async fn an_unknown_reseller_external_id_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut customer = account("9100", "orphan.example");
+    customer["ResellerID"] = json!("9199");
+    customer["ResellerExternalID"] = json!("cus_01noreseller0000000000000");
+    let answer = app.post("Accounts/Synchronize", &customer).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.code(), -10, "{}", answer.body);
+    assert!(
+        answer.message().contains("cus_01noreseller0000000000000"),
+        "{}",
+        answer.body
+    );
+    let created = app.post("Accounts/Exists", &json!({"ID": "9100"})).await;
+    assert_eq!(created.code(), 0, "nothing was created: {}", created.body);
+}
+
+async fn a_deleted_reseller_gets_no_new_customers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (reseller_id, customer_id) = reseller_with_a_customer(&app, "9200").await;
+    let deleted = app
+        .post("Accounts/Delete", &json!({"ExternalID": reseller_id}))
+        .await;
+    assert_eq!(deleted.code(), 0, "{}", deleted.body);
+
+    let mut newcomer = account("9200-2", "newcomer-9200.example");
+    newcomer["ResellerID"] = json!("9200");
+    newcomer["ResellerExternalID"] = json!(reseller_id);
+    let refused = app.post("Accounts/Synchronize", &newcomer).await;
+    assert_eq!(refused.code(), -80050, "{}", refused.body);
+    assert!(refused.message().contains("reseller"), "{}", refused.body);
+    // Through its BSS id alone, too.
+    newcomer["ResellerExternalID"] = json!("");
+    let refused = app.post("Accounts/Synchronize", &newcomer).await;
+    assert_eq!(refused.code(), -80050, "{}", refused.body);
+
+    // Its existing customers can still be updated.
+    let mut update = account("9200-1", "end-9200.example");
+    update["ExternalID"] = json!(customer_id);
+    update["ResellerID"] = json!("9200");
+    update["ResellerExternalID"] = json!(reseller_id);
+    update["Name"] = json!("Still served");
+    let answer = app.synchronize(&update).await;
+    assert_eq!(result_of(&answer), customer_id);
+}
+
+async fn a_resellers_page_lists_its_customers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (reseller_id, customer_id) = reseller_with_a_customer(&app, "9300").await;
+    let unrelated = result_of(&app.synchronize(&account("9301", "unrelated.example")).await);
+    let console = console_login(&app, Role::MailAdmin).await;
+    let page = console
+        .get(&format!("/console/customers/{reseller_id}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let section = page
+        .html
+        .split("id=\"resold-customers\"")
+        .nth(1)
+        .expect("a section of resold customers")
+        .split("</section>")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(section.contains("(1)"), "{section}");
+    assert!(
+        section.contains(&format!("/console/customers/{customer_id}")),
+        "{section}"
+    );
+    assert!(section.contains("Customer 9300-1"), "{section}");
+    assert!(!section.contains(&unrelated), "{section}");
+    // An end customer resells nothing: no such section.
+    let page = console
+        .get(&format!("/console/customers/{customer_id}"))
+        .await;
+    assert!(!page.html.contains("resold-customers"));
+}
+
 fn hidden_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
@@ -514,4 +607,7 @@ both_backends!(
     in_mailroom_mode_a_retry_carries_no_password,
     exists_never_matches_the_account_email_as_a_username,
     the_username_option_keeps_its_kind_type_and_required_flag,
+    an_unknown_reseller_external_id_is_refused,
+    a_deleted_reseller_gets_no_new_customers,
+    a_resellers_page_lists_its_customers,
 );

@@ -8,8 +8,8 @@ mod sync;
 pub use exists::{exists_verdict, link_refusal, ExistsVerdict, LinkCandidate};
 pub use lifecycle::{StatusAction, StatusActionOutcome};
 pub use sync::{
-    decide as decide_synchronize, identity_conflict, CreationSecrets, IdentityOwner,
-    NotificationMode, SyncDecision, SyncTarget,
+    decide as decide_synchronize, identity_conflict, reseller_refusal, CreationSecrets,
+    IdentityOwner, NotificationMode, ResellerFound, SyncDecision, SyncTarget,
 };
 
 use std::collections::BTreeMap;

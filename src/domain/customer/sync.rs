@@ -115,6 +115,39 @@ pub fn decide(target: SyncTarget<'_>, mode: NotificationMode) -> SyncDecision {
     }
 }
 
+/// The reseller a call names (`ResellerExternalID`, else `ResellerID`), as
+/// the store found it among the caller's customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResellerFound<'a> {
+    /// The call names no reseller, or only one Mailroom does not know by
+    /// its BSS id (resellers may be synchronized later).
+    NotKnown,
+    /// `ResellerExternalID` names no customer of the caller.
+    UnknownExternalId(&'a str),
+    Found(CustomerStatus),
+}
+
+/// Whether the call's reseller stops it: an ExternalID that names nobody is
+/// a mistake BSS staff must see (it would otherwise link the customer to no
+/// reseller, silently); a deleted reseller gets no new customers.
+pub fn reseller_refusal(reseller: ResellerFound<'_>, creating: bool) -> Option<Rejection> {
+    match reseller {
+        ResellerFound::UnknownExternalId(external_id) => Some(Rejection::new(
+            ResultCode::UnknownReseller,
+            format!(
+                "ResellerExternalID {external_id} names no customer of this application; \
+                 synchronize the reseller's own account first."
+            ),
+        )),
+        ResellerFound::Found(CustomerStatus::Deleted) if creating => Some(Rejection::new(
+            ResultCode::ResellerClosed,
+            "The reseller you are ordering through has closed its account, so we cannot \
+             create new accounts through it. Please contact your reseller.",
+        )),
+        ResellerFound::NotKnown | ResellerFound::Found(_) => None,
+    }
+}
+
 /// Who holds an identifying value: (option id, normalized value, customer).
 pub type IdentityOwner = (String, String, i64);
 
@@ -324,5 +357,29 @@ mod tests {
         assert!(password::verify(plain, hash));
         assert!(!format!("{bss:?}").contains(plain.as_str()));
         assert_ne!(bss.external_id, mailroom.external_id);
+    }
+
+    #[test]
+    fn resellers_that_stop_a_call() {
+        let unknown =
+            reseller_refusal(ResellerFound::UnknownExternalId("cus_r"), false).expect("refused");
+        assert_eq!(unknown.code, ResultCode::UnknownReseller);
+        assert!(unknown.message.contains("cus_r"));
+        let closed =
+            reseller_refusal(ResellerFound::Found(CustomerStatus::Deleted), true).expect("refused");
+        assert_eq!(closed.code, ResultCode::ResellerClosed);
+        assert!(closed.code.is_storefront_visible());
+        // Existing customers of a deleted reseller can still be updated.
+        assert_eq!(
+            reseller_refusal(ResellerFound::Found(CustomerStatus::Deleted), false),
+            None
+        );
+        for fine in [
+            ResellerFound::NotKnown,
+            ResellerFound::Found(CustomerStatus::Active),
+            ResellerFound::Found(CustomerStatus::Suspended),
+        ] {
+            assert_eq!(reseller_refusal(fine, true), None);
+        }
     }
 }

@@ -282,7 +282,21 @@ struct MailView {
 }
 
 #[derive(Serialize)]
+struct ResoldView {
+    external_id: String,
+    href: String,
+    name: String,
+    status: String,
+    created: String,
+}
+
+#[derive(Serialize)]
 struct DetailView {
+    /// The customers sold through this one (when it is a reseller).
+    resold: Vec<ResoldView>,
+    resold_count: i64,
+    /// How many are not listed.
+    resold_more: i64,
     external_id: String,
     name: String,
     status: String,
@@ -354,6 +368,8 @@ fn detail_view(
         details,
         tenant,
         reseller,
+        resold,
+        resold_count,
     } = found;
     let c = details.customer;
     let href = detail_href(&c.external_id);
@@ -431,6 +447,18 @@ fn detail_view(
                 name: option_names(&id),
                 id,
                 value,
+            })
+            .collect(),
+        resold_more: resold_count - resold.len() as i64,
+        resold_count,
+        resold: resold
+            .into_iter()
+            .map(|customer| ResoldView {
+                href: detail_href(&customer.external_id),
+                external_id: customer.external_id,
+                name: customer.name,
+                status: customer.status,
+                created: pages::display_time(customer.created_at),
             })
             .collect(),
         has_contact: details.contact.is_some(),

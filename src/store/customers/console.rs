@@ -180,6 +180,23 @@ pub struct ConsoleCustomer {
     pub tenant: Option<String>,
     /// The reseller's own customer: (ExternalID, name).
     pub reseller: Option<(String, String)>,
+    /// The customers sold through this one, newest first, at most
+    /// [`RESOLD_SHOWN`] of them.
+    pub resold: Vec<ResoldCustomer>,
+    /// How many customers are sold through this one in all.
+    pub resold_count: i64,
+}
+
+/// How many of a reseller's customers its page lists.
+pub const RESOLD_SHOWN: i64 = 100;
+
+/// A customer sold through a reseller, as the reseller's page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct ResoldCustomer {
+    pub external_id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
 }
 
 pub fn load_for_console(
@@ -202,10 +219,25 @@ pub fn load_for_console(
             .optional()?,
         None => None,
     };
+    let resold_of =
+        customers::table.filter(customers::reseller_customer_id.eq(details.customer.id));
+    let resold = resold_of
+        .order(customers::id.desc())
+        .limit(RESOLD_SHOWN)
+        .select((
+            customers::external_id,
+            customers::name,
+            customers::status,
+            customers::created_at,
+        ))
+        .load(conn)?;
+    let resold_count = resold_of.count().get_result(conn)?;
     Ok(Some(ConsoleCustomer {
         details,
         tenant,
         reseller,
+        resold,
+        resold_count,
     }))
 }
 

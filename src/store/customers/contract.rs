@@ -9,8 +9,9 @@ use diesel::prelude::*;
 
 use super::{find_by_bss_account, find_by_external_id, CustomerKey};
 use crate::domain::customer::{
-    account_extra_info, decide_synchronize, identity_conflict, AccountSubmission, CreationSecrets,
-    CustomerStatus, ExternalId, IdentityOwner, NotificationMode, SyncDecision, SyncTarget,
+    account_extra_info, decide_synchronize, identity_conflict, reseller_refusal, AccountSubmission,
+    CreationSecrets, CustomerStatus, ExternalId, IdentityOwner, NotificationMode, ResellerFound,
+    SyncDecision, SyncTarget,
 };
 use crate::domain::template::ACCESS_INSTRUCTIONS;
 use crate::domain::Rejection;
@@ -208,13 +209,25 @@ fn apply(
             }
         }
         (SyncDecision::Update { reissue_password }, Found::Existing { customer, .. }) => {
+            let reseller = find_reseller(conn, application_id, submission)?;
+            if let Some(refusal) = reseller_refusal(reseller.found, false) {
+                return Ok(Applied::Done(SyncOutcome::Refused(refusal)));
+            }
             let owners = identity_owners(conn, submission)?;
             if let Some(refusal) = identity_conflict(submission, &owners, Some(customer.id)) {
                 return Ok(Applied::Done(SyncOutcome::Refused(refusal)));
             }
             let external_id = ExternalId::from_stored(customer.external_id.clone());
             let info = account_extra_info(&external_id, &submission.options);
-            update_profile(conn, &customer, submission, &info, fingerprint, now)?;
+            update_profile(
+                conn,
+                &customer,
+                reseller.customer_id,
+                submission,
+                &info,
+                fingerprint,
+                now,
+            )?;
             write_details(conn, customer.id, submission, Details::Replace)?;
             let generated_password = match password.filter(|_| reissue_password) {
                 Some((plain, hash)) => {
@@ -234,13 +247,24 @@ fn apply(
             let Some(secrets) = secrets else {
                 return Ok(Applied::NeedsSecrets);
             };
+            let reseller = find_reseller(conn, application_id, submission)?;
+            if let Some(refusal) = reseller_refusal(reseller.found, true) {
+                return Ok(Applied::Done(SyncOutcome::Refused(refusal)));
+            }
             let owners = identity_owners(conn, submission)?;
             if let Some(refusal) = identity_conflict(submission, &owners, None) {
                 return Ok(Applied::Done(SyncOutcome::Refused(refusal)));
             }
             let info = account_extra_info(&secrets.external_id, &submission.options);
-            let customer_id =
-                insert_customer(conn, application_id, submission, secrets, &info, now)?;
+            let customer_id = insert_customer(
+                conn,
+                application_id,
+                reseller.customer_id,
+                submission,
+                secrets,
+                &info,
+                now,
+            )?;
             write_details(conn, customer_id, submission, Details::New)?;
             if secrets.welcome_mail {
                 outbox::queue_for_customer(conn, ACCESS_INSTRUCTIONS, customer_id, now)?;
@@ -352,38 +376,56 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("maps of strings and JSON values serialize")
 }
 
-/// The customer of the reseller the account is sold through, if known.
-fn reseller_customer_id(
+/// The reseller the account is sold through, among the application's
+/// customers: by `ResellerExternalID`, else by `ResellerID`.
+struct Reseller<'a> {
+    found: ResellerFound<'a>,
+    customer_id: Option<i64>,
+}
+
+fn find_reseller<'a>(
     conn: &mut DbConnection,
     application_id: i64,
-    submission: &AccountSubmission,
-) -> Result<Option<i64>, StoreError> {
+    submission: &'a AccountSubmission,
+) -> Result<Reseller<'a>, StoreError> {
     let reseller = &submission.reseller;
-    if let Some(external_id) = &reseller.external_id {
-        if let Some(found) = find_by_external_id(conn, external_id)? {
-            if found.application_id == application_id {
-                return Ok(Some(found.id));
+    let found = match (&reseller.external_id, &reseller.bss_id) {
+        (Some(external_id), _) => match find_by_external_id(conn, external_id)? {
+            Some(found) if found.application_id == application_id => Some(found),
+            _ => {
+                return Ok(Reseller {
+                    found: ResellerFound::UnknownExternalId(external_id),
+                    customer_id: None,
+                })
             }
-        }
-    }
-    match &reseller.bss_id {
+        },
         // The reseller's own account names itself as its reseller.
-        Some(bss_id) if *bss_id != submission.bss_account_id => {
-            Ok(find_by_bss_account(conn, application_id, bss_id)?.map(|found| found.id))
+        (None, Some(bss_id)) if *bss_id != submission.bss_account_id => {
+            find_by_bss_account(conn, application_id, bss_id)?
         }
-        _ => Ok(None),
-    }
+        (None, _) => None,
+    };
+    Ok(match found {
+        Some(found) => Reseller {
+            found: ResellerFound::Found(found.status),
+            customer_id: Some(found.id),
+        },
+        None => Reseller {
+            found: ResellerFound::NotKnown,
+            customer_id: None,
+        },
+    })
 }
 
 fn insert_customer(
     conn: &mut DbConnection,
     application_id: i64,
+    reseller_customer_id: Option<i64>,
     submission: &AccountSubmission,
     secrets: &CreationSecrets,
     info: &BTreeMap<String, String>,
     now: NaiveDateTime,
 ) -> Result<i64, StoreError> {
-    let reseller_customer_id = reseller_customer_id(conn, application_id, submission)?;
     let profile = &submission.profile;
     let row = NewCustomer {
         external_id: secrets.external_id.as_str(),
@@ -417,12 +459,12 @@ fn insert_customer(
 fn update_profile(
     conn: &mut DbConnection,
     existing: &CustomerKey,
+    reseller_customer_id: Option<i64>,
     submission: &AccountSubmission,
     info: &BTreeMap<String, String>,
     fingerprint: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let reseller_customer_id = reseller_customer_id(conn, existing.application_id, submission)?;
     let profile = &submission.profile;
     let changes = ProfileChanges {
         reseller_bss_id: submission.reseller.bss_id.as_deref(),
