@@ -293,6 +293,12 @@ async fn delivers_over(backend: Backend, mode: &str, tls: SmtpTls) {
     let server = TlsSmtpServer::start(mode).await;
     let app = spawn_app_with(backend, tls_to(&server, tls, true)).await;
     app.synchronize(&account("t1", "tls.example")).await;
+    let rows = app
+        .wait_for_outbox(WAIT, "the mail sent", |rows| {
+            rows.first().is_some_and(|r| r.status == OutboxStatus::Sent)
+        })
+        .await;
+    assert_eq!(rows[0].attempts, 1);
     let report = server.wait("a mail", |r| !r.mail.is_empty()).await;
     let (mail, tls_version) = &report.mail[0];
     assert!(
@@ -303,12 +309,6 @@ async fn delivers_over(backend: Backend, mode: &str, tls: SmtpTls) {
     assert_eq!(mail.rcpt_to, vec!["pat@tls.example".to_owned()]);
     assert_eq!(mail.subject, "Your Example Mail mailbox account is ready");
     assert!(mail.text_body.contains("/activate/"), "{}", mail.text_body);
-    let rows = app
-        .wait_for_outbox(WAIT, "the mail sent", |rows| {
-            rows.first().is_some_and(|r| r.status == OutboxStatus::Sent)
-        })
-        .await;
-    assert_eq!(rows[0].attempts, 1);
     assert_eq!(server.mail().len(), 1);
 }
 
