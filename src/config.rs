@@ -95,6 +95,10 @@ pub struct MailSettings {
     pub from: String,
     /// SMTP server; without one, mail is written as .eml files to `eml_dir`.
     pub smtp: Option<SmtpSettings>,
+    /// A PEM file of root certificates trusted, besides the public roots
+    /// built in, to have signed the SMTP server's TLS certificate (e.g. a
+    /// company's private CA). Used with `smtp.tls` = `starttls` or `tls`.
+    pub smtp_ca_file: Option<PathBuf>,
     pub eml_dir: PathBuf,
     /// Whether this instance delivers the outbox (several may).
     pub deliver: bool,
@@ -116,6 +120,7 @@ impl Default for MailSettings {
         Self {
             from: "Mailroom <mailroom@localhost>".into(),
             smtp: None,
+            smtp_ca_file: None,
             eml_dir: PathBuf::from("data/outbox"),
             deliver: true,
             poll_interval_ms: 5_000,
@@ -290,6 +295,26 @@ mod tests {
             ..Settings::default()
         };
         assert!(settings.validated().is_err());
+    }
+
+    #[test]
+    fn the_smtp_ca_file_is_read_from_the_mail_section() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("mailroom.toml");
+        std::fs::write(
+            &file,
+            "[mail]\nsmtp_ca_file = \"/etc/mailroom/smtp-ca.pem\"\n\
+             [mail.smtp]\nhost = \"smtp.example.com\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert_eq!(
+            settings.mail.smtp_ca_file.as_deref(),
+            Some(Path::new("/etc/mailroom/smtp-ca.pem"))
+        );
+        let smtp = settings.mail.smtp.expect("an SMTP server");
+        assert_eq!(smtp.tls, SmtpTls::Starttls, "TLS is the default");
+        assert!(Settings::default().mail.smtp_ca_file.is_none());
     }
 
     #[test]

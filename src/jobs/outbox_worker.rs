@@ -198,17 +198,37 @@ impl OutboxWorker {
             .await
     }
 
-    /// base · 2^attempts, capped, with ±20 % jitter so that many mails
-    /// failing together do not all come back at the same moment.
     fn retry_delay(&self, previous_attempts: i32) -> Duration {
-        let exponent = previous_attempts.clamp(0, 20) as u32;
-        let delay = self
-            .settings
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(exponent))
-            .min(self.settings.retry_max);
-        delay.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+        retry_delay(
+            self.settings.retry_base,
+            self.settings.retry_max,
+            previous_attempts,
+        )
     }
+}
+
+/// How much of the nominal delay a retry waits: up to 20 % less, drawn
+/// afresh each time, so that many mails failing together do not all come
+/// back at the same moment, and never more, so `retry_max` is a real bound.
+const JITTER: std::ops::RangeInclusive<f64> = 0.8..=1.0;
+
+/// The delay before the next attempt after `previous_attempts` failed ones,
+/// with a random jitter.
+fn retry_delay(base: Duration, max: Duration, previous_attempts: i32) -> Duration {
+    backoff(
+        base,
+        max,
+        previous_attempts,
+        rand::thread_rng().gen_range(JITTER),
+    )
+}
+
+/// `base · 2^previous_attempts`, capped at `max`, times `jitter` (in [`JITTER`]).
+fn backoff(base: Duration, max: Duration, previous_attempts: i32, jitter: f64) -> Duration {
+    let exponent = previous_attempts.clamp(0, 20) as u32;
+    base.saturating_mul(2u32.saturating_pow(exponent))
+        .min(max)
+        .mul_f64(jitter.clamp(*JITTER.start(), *JITTER.end()))
 }
 
 /// Stable for a mail across attempts, so a receiver can spot the duplicate
@@ -224,4 +244,55 @@ fn message_id(row: &OutboxRow, from: &str) -> String {
         row.id,
         row.created_at.and_utc().timestamp()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Duration = Duration::from_secs(10);
+    const MAX: Duration = Duration::from_secs(3600);
+
+    fn secs(values: &[u64]) -> Vec<Duration> {
+        values.iter().map(|&s| Duration::from_secs(s)).collect()
+    }
+
+    #[test]
+    fn retry_delays_double_from_the_base_and_stop_at_the_max() {
+        let nominal: Vec<_> = (0..13).map(|n| backoff(BASE, MAX, n, 1.0)).collect();
+        assert_eq!(
+            nominal,
+            secs(&[10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600, 3600, 3600])
+        );
+        // Far past the largest exponent, and a count that cannot be, stay sane.
+        assert_eq!(backoff(BASE, MAX, i32::MAX, 1.0), MAX);
+        assert_eq!(backoff(BASE, MAX, -1, 1.0), BASE);
+        // A max below the base wins.
+        assert_eq!(
+            backoff(BASE, Duration::from_secs(3), 0, 1.0),
+            Duration::from_secs(3)
+        );
+        // The jitter takes up to a fifth off, and never adds.
+        assert_eq!(backoff(BASE, MAX, 0, 0.8), Duration::from_secs(8));
+        assert_eq!(backoff(BASE, MAX, 12, 0.8), Duration::from_secs(2880));
+        assert_eq!(backoff(BASE, MAX, 12, 1.5), MAX);
+        assert_eq!(backoff(BASE, MAX, 1, 0.1), Duration::from_secs(16));
+    }
+
+    #[test]
+    fn drawn_retry_delays_stay_within_the_jitter_and_spread() {
+        for attempts in 0..14 {
+            let nominal = backoff(BASE, MAX, attempts, 1.0);
+            let drawn: Vec<_> = (0..200).map(|_| retry_delay(BASE, MAX, attempts)).collect();
+            for delay in &drawn {
+                assert!(
+                    *delay <= nominal && *delay >= nominal.mul_f64(0.8),
+                    "attempt {attempts}: {delay:?} outside [0.8, 1] x {nominal:?}"
+                );
+                assert!(*delay <= MAX);
+            }
+            let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+            assert!(distinct.len() > 100, "attempt {attempts}: {distinct:?}");
+        }
+    }
 }

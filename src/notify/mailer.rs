@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::address::AddressError;
 use lettre::message::{header, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::template::RenderedMessage;
@@ -17,6 +17,14 @@ use crate::telemetry::error_chain;
 pub enum MailerError {
     #[error("invalid mail settings: {0}")]
     Settings(String),
+    #[error("cannot read the SMTP CA file {path}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the SMTP CA file {path} holds no PEM certificate")]
+    NoCertificate { path: String },
     #[error("cannot create the mail folder {path}")]
     Folder {
         path: String,
@@ -53,8 +61,17 @@ impl Mailer {
             })?;
             return Ok(Self::Files(AsyncFileTransport::new(&settings.eml_dir)));
         };
+        let roots = match &settings.smtp_ca_file {
+            Some(path) if smtp.tls != SmtpTls::None => Some(read_roots(path)?),
+            _ => None,
+        };
         let tls_parameters = || {
-            TlsParameters::new(smtp.host.clone())
+            let mut builder = TlsParameters::builder(smtp.host.clone());
+            if let Some(roots) = &roots {
+                builder = builder.add_root_certificate(roots.clone());
+            }
+            builder
+                .build()
                 .map_err(|e| MailerError::Settings(format!("TLS for {}: {e}", smtp.host)))
         };
         let tls = match smtp.tls {
@@ -111,6 +128,21 @@ impl Mailer {
             }
         }
     }
+}
+
+/// The root certificates of a PEM file (one or a bundle).
+fn read_roots(path: &std::path::Path) -> Result<Certificate, MailerError> {
+    let shown = || path.display().to_string();
+    let pem = std::fs::read(path).map_err(|source| MailerError::CaFile {
+        path: shown(),
+        source,
+    })?;
+    // lettre reads an empty list from a file without certificates.
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(MailerError::NoCertificate { path: shown() });
+    }
+    Certificate::from_pem(&pem)
+        .map_err(|e| MailerError::Settings(format!("the SMTP CA file {}: {e}", shown())))
 }
 
 /// Why a message could not be built (an address that does not parse). The
@@ -183,6 +215,44 @@ mod tests {
             text_body: "Hi".into(),
             html_body: "<p>Hi</p>".into(),
         }
+    }
+
+    fn tls_settings(ca_file: &std::path::Path) -> MailSettings {
+        MailSettings {
+            smtp: Some(crate::config::SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: 2525,
+                tls: SmtpTls::Starttls,
+                username: None,
+                password: None,
+            }),
+            smtp_ca_file: Some(ca_file.to_path_buf()),
+            ..MailSettings::default()
+        }
+    }
+
+    #[test]
+    fn an_unusable_ca_file_is_refused_at_start() {
+        let folder = tempfile::tempdir().unwrap();
+        let missing = folder.path().join("missing.pem");
+        match Mailer::from_settings(&tls_settings(&missing)) {
+            Err(error @ MailerError::CaFile { .. }) => {
+                assert!(error_chain(&error).contains("missing.pem"), "{error}")
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a missing CA file was accepted"),
+        }
+        let empty = folder.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        match Mailer::from_settings(&tls_settings(&empty)) {
+            Err(MailerError::NoCertificate { path }) => assert!(path.ends_with("empty.pem")),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a CA file without certificates was accepted"),
+        }
+        // Without TLS the file is not read at all.
+        let mut plain = tls_settings(&missing);
+        plain.smtp.as_mut().unwrap().tls = SmtpTls::None;
+        assert!(Mailer::from_settings(&plain).is_ok());
     }
 
     #[test]

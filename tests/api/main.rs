@@ -18,5 +18,7 @@ mod documents;
 mod notifications;
 mod operator_api;
 mod outages;
+mod outbox_delivery;
 mod schema;
 mod smtp;
+mod smtp_tls;

@@ -1,20 +1,25 @@
-//! Access-instruction mail: queued with the customer, delivered over a real
-//! SMTP server on loopback, exactly once, and the activation link it carries.
+//! Access-instruction mail through Mailroom: queued with the customer,
+//! rendered from the template current when it is sent, delivered over a real
+//! SMTP server on loopback exactly once, and the activation link it carries.
 
 use std::time::Duration;
 
 use mailroom::config::{NotificationMode, Settings, SmtpSettings, SmtpTls};
-use mailroom::store::outbox::OutboxStatus;
-use reqwest::StatusCode;
+use mailroom::domain::operator::Role;
+use mailroom::store::outbox::{OutboxRow, OutboxStatus};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{account, spawn_app_with, spawn_instance_of, Backend, TestApp};
-use crate::smtp::{Behaviour, ReceivedMail, SmtpServer};
+use crate::smtp::{Behaviour, ReceivedMail, ReservedPort, SmtpServer};
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
-fn smtp_on(port: u16) -> impl FnOnce(&mut Settings) {
+const TEMPLATE: &str = "/templates/access_instructions";
+
+/// Plain SMTP to the test server on `port`.
+pub(crate) fn smtp_on(port: u16) -> impl FnOnce(&mut Settings) {
     move |settings| {
         settings.mail.smtp = Some(SmtpSettings {
             host: "127.0.0.1".into(),
@@ -28,12 +33,48 @@ fn smtp_on(port: u16) -> impl FnOnce(&mut Settings) {
     }
 }
 
-/// A port nothing listens on (for a "down" SMTP server).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+/// Waits until the worker is done with every mail (none queued, none
+/// leased), then checks the server accepted exactly `expected` messages.
+/// Nothing more can arrive afterwards: a mail is recorded as sent only once
+/// the server accepted it, and a second claim of it would have left its
+/// lease (or the row queued) until that attempt ended too.
+pub(crate) async fn assert_delivered_exactly(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    expected: usize,
+) -> (Vec<ReceivedMail>, Vec<OutboxRow>) {
+    let rows = app
+        .wait_for_outbox(WAIT, "no mail queued or leased", |rows| {
+            rows.iter()
+                .all(|r| r.status != OutboxStatus::Queued && r.lease_owner.is_none())
+        })
+        .await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), expected, "{mails:#?}\n{rows:#?}");
+    (mails, rows)
+}
+
+/// Saves a new revision of the access-instructions template through the
+/// operator API, as an operator does in the console.
+pub(crate) async fn save_template(
+    app: &TestApp,
+    admin: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+) {
+    let current = app.operator_call(Method::GET, TEMPLATE, admin, None).await;
+    assert_eq!(current.status, StatusCode::OK, "{:?}", current.body);
+    let edit = json!({
+        "subject": subject,
+        "text_body": text,
+        "html_body": html,
+        "base_revision": current.body["revision"],
+    });
+    let saved = app
+        .operator_call(Method::PUT, TEMPLATE, admin, Some(&edit))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
 }
 
 /// The activation link in a received mail.
@@ -47,12 +88,6 @@ fn activation_link(mail: &ReceivedMail) -> String {
         .next()
         .expect("a link")
         .to_owned()
-}
-
-/// After the mail arrived: nothing more comes within a while.
-async fn assert_no_more_mail(smtp: &SmtpServer, expected: usize) {
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(smtp.messages().len(), expected, "{:#?}", smtp.messages());
 }
 
 async fn new_customer_receives_access_instructions_once(backend: Backend) {
@@ -96,8 +131,7 @@ async fn new_customer_receives_access_instructions_once(backend: Backend) {
     assert!(mail.message_id.is_some());
     assert_eq!(first.body["SendNotification"], json!(false));
 
-    assert_no_more_mail(&smtp, 1).await;
-    let rows = app.outbox_rows().await;
+    let (_, rows) = assert_delivered_exactly(&app, &smtp, 1).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, OutboxStatus::Sent);
     assert_eq!(rows[0].attempts, 1);
@@ -114,15 +148,17 @@ async fn raced_synchronize_queues_one_mail(backend: Backend) {
         assert_eq!(answer.code(), 0, "{:?}", answer.body);
     }
     smtp.wait_for(1, WAIT).await;
-    assert_no_more_mail(&smtp, 1).await;
-    assert_eq!(app.outbox_rows().await.len(), 1);
+    let (_, rows) = assert_delivered_exactly(&app, &smtp, 1).await;
+    assert_eq!(rows.len(), 1);
 }
 
 async fn smtp_down_then_up_delivers_exactly_once(backend: Backend) {
-    let port = free_port();
-    let app = spawn_app_with(backend, smtp_on(port)).await;
+    // Nothing listens on the port yet (connections are refused), and no
+    // other test can take it meanwhile.
+    let port = ReservedPort::new();
+    let app = spawn_app_with(backend, smtp_on(port.port())).await;
     app.synchronize(&account("3003", "late.example")).await;
-    // Attempts fail while nothing listens; the mail stays queued.
+    // Attempts fail while the server is down; the mail stays queued.
     let rows = app
         .wait_for_outbox(WAIT, "two failed attempts", |rows| {
             rows.first().is_some_and(|r| r.attempts >= 2)
@@ -131,11 +167,10 @@ async fn smtp_down_then_up_delivers_exactly_once(backend: Backend) {
     assert_eq!(rows[0].status, OutboxStatus::Queued);
     assert!(rows[0].last_error.is_some());
 
-    let smtp = SmtpServer::start_on(port, Behaviour::Accept).await;
+    let smtp = SmtpServer::start_on(&port, Behaviour::Accept).await;
     let mails = smtp.wait_for(1, WAIT).await;
     assert_eq!(mails[0].rcpt_to, vec!["pat@late.example".to_owned()]);
-    assert_no_more_mail(&smtp, 1).await;
-    let rows = app.outbox_rows().await;
+    let (_, rows) = assert_delivered_exactly(&app, &smtp, 1).await;
     assert_eq!(rows[0].status, OutboxStatus::Sent);
     assert_eq!(rows[0].last_error, None);
 }
@@ -148,11 +183,13 @@ async fn temporary_refusals_and_a_hung_server_are_retried(backend: Backend) {
     })
     .await;
     app.synchronize(&account("4004", "slow.example")).await;
+    // A hung server makes the attempt fail, and the mail is tried again.
     let rows = app
-        .wait_for_outbox(WAIT, "a timed-out attempt", |rows| {
-            rows.first().is_some_and(|r| r.attempts >= 1)
+        .wait_for_outbox(WAIT, "two timed-out attempts", |rows| {
+            rows.first().is_some_and(|r| r.attempts >= 2)
         })
         .await;
+    assert_eq!(rows[0].status, OutboxStatus::Queued);
     let error = rows[0].last_error.clone().unwrap_or_default();
     assert!(error.contains("did not answer"), "{error}");
 
@@ -170,7 +207,8 @@ async fn temporary_refusals_and_a_hung_server_are_retried(backend: Backend) {
 
     smtp.set_behaviour(Behaviour::Accept);
     smtp.wait_for(1, WAIT).await;
-    assert_no_more_mail(&smtp, 1).await;
+    let (_, rows) = assert_delivered_exactly(&app, &smtp, 1).await;
+    assert_eq!(rows[0].status, OutboxStatus::Sent);
 }
 
 async fn rejected_address_fails_until_an_operator_retries(backend: Backend) {
@@ -192,11 +230,9 @@ async fn rejected_address_fails_until_an_operator_retries(backend: Backend) {
         "{rows:?}"
     );
 
-    let admin = app
-        .sign_in_as(mailroom::domain::operator::Role::Admin)
-        .await;
+    let admin = app.sign_in_as(Role::Admin).await;
     let listed = app
-        .operator_call(reqwest::Method::GET, "/outbox?status=failed", &admin, None)
+        .operator_call(Method::GET, "/outbox?status=failed", &admin, None)
         .await;
     assert_eq!(listed.status, StatusCode::OK);
     assert_eq!(listed.body[0]["status"], "failed");
@@ -208,26 +244,16 @@ async fn rejected_address_fails_until_an_operator_retries(backend: Backend) {
     smtp.set_behaviour(Behaviour::Accept);
     let id = rows[0].id;
     let retried = app
-        .operator_call(
-            reqwest::Method::POST,
-            &format!("/outbox/{id}/retry"),
-            &admin,
-            None,
-        )
+        .operator_call(Method::POST, &format!("/outbox/{id}/retry"), &admin, None)
         .await;
     assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
     smtp.wait_for(1, WAIT).await;
     // A sent mail cannot be retried.
     let again = app
-        .operator_call(
-            reqwest::Method::POST,
-            &format!("/outbox/{id}/retry"),
-            &admin,
-            None,
-        )
+        .operator_call(Method::POST, &format!("/outbox/{id}/retry"), &admin, None)
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
-    assert_no_more_mail(&smtp, 1).await;
+    assert_delivered_exactly(&app, &smtp, 1).await;
 }
 
 async fn activation_link_sets_the_password_once(backend: Backend) {
@@ -350,8 +376,10 @@ async fn bss_mode_sends_nothing(backend: Backend) {
     .await;
     let answer = app.synchronize(&account("8008", "bss.example")).await;
     assert_eq!(answer.body["SendNotification"], json!(true));
-    assert_no_more_mail(&smtp, 0).await;
+    // Synchronize answered after its transaction committed: nothing was
+    // queued, so nothing can ever be sent.
     assert!(app.outbox_rows().await.is_empty());
+    assert!(smtp.messages().is_empty());
 }
 
 async fn queued_mail_survives_a_stop_before_sending(backend: Backend) {
@@ -364,13 +392,16 @@ async fn queued_mail_survives_a_stop_before_sending(backend: Backend) {
     .await;
     first.synchronize(&account("9009", "crash.example")).await;
     first.stop().await;
-    assert_no_more_mail(&smtp, 0).await;
+    let rows = first.outbox_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, OutboxStatus::Queued);
+    assert_eq!(rows[0].attempts, 0);
+    assert!(smtp.messages().is_empty());
     // The next instance over the same database delivers it.
     let second = spawn_instance_of(&first, smtp_on(smtp.port())).await;
     let mails = smtp.wait_for(1, WAIT).await;
     assert_eq!(mails[0].rcpt_to, vec!["pat@crash.example".to_owned()]);
-    assert_no_more_mail(&smtp, 1).await;
-    drop(second);
+    assert_delivered_exactly(&second, &smtp, 1).await;
 }
 
 async fn several_instances_send_each_mail_once(backend: Backend) {
@@ -387,8 +418,8 @@ async fn several_instances_send_each_mail_once(backend: Backend) {
         }
     });
     futures::future::join_all(calls).await;
-    let mails = smtp.wait_for(30, WAIT).await;
-    assert_no_more_mail(&smtp, 30).await;
+    smtp.wait_for(30, WAIT).await;
+    let (mails, _) = assert_delivered_exactly(&first, &smtp, 30).await;
     let mut recipients: Vec<String> = mails.iter().flat_map(|m| m.rcpt_to.clone()).collect();
     recipients.sort();
     recipients.dedup();
@@ -412,8 +443,149 @@ async fn without_smtp_mail_lands_in_the_folder(backend: Backend) {
     assert!(eml.contains("To: pat@folder.example"), "{eml}");
 }
 
+async fn mail_renders_the_template_revision_current_at_send_time(backend: Backend) {
+    let smtp = SmtpServer::start(Behaviour::Accept).await;
+    // This instance queues mail and never delivers it.
+    let queueing = spawn_app_with(backend, |settings| {
+        smtp_on(smtp.port())(settings);
+        settings.mail.deliver = false;
+    })
+    .await;
+    queueing
+        .synchronize(&account("1101", "sendtime.example"))
+        .await;
+    let rows = queueing.outbox_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, OutboxStatus::Queued);
+    assert_eq!(rows[0].subject, None, "nothing is rendered when queued");
+
+    // The template changes while the mail waits.
+    let admin = queueing.sign_in_as(Role::Admin).await;
+    save_template(
+        &queueing,
+        &admin,
+        "Edited after queueing, for [#Account.Name#]",
+        "New text for [#username#]: [#ActivationUrl#]",
+        "<p>New HTML for [#username#]: [#ActivationUrl#]</p>",
+    )
+    .await;
+
+    // An instance that delivers sends it with the revision current now.
+    let delivering = spawn_instance_of(&queueing, smtp_on(smtp.port())).await;
+    let mails = smtp.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].subject, "Edited after queueing, for Customer 1101");
+    assert!(
+        mails[0]
+            .text_body
+            .starts_with("New text for admin@sendtime.example: http://"),
+        "{}",
+        mails[0].text_body
+    );
+    let (_, rows) = assert_delivered_exactly(&delivering, &smtp, 1).await;
+    assert_eq!(
+        rows[0].subject.as_deref(),
+        Some("Edited after queueing, for Customer 1101")
+    );
+}
+
+async fn a_new_template_revision_reaches_the_next_mail(backend: Backend) {
+    let smtp = SmtpServer::start(Behaviour::Accept).await;
+    let app = spawn_app_with(backend, smtp_on(smtp.port())).await;
+    // The first mail compiles (and caches) the seeded revision.
+    app.synchronize(&account("1201", "before.example")).await;
+    let mails = smtp.wait_for(1, WAIT).await;
+    assert_eq!(
+        mails[0].subject,
+        "Your Example Mail mailbox account is ready"
+    );
+
+    let admin = app.sign_in_as(Role::Admin).await;
+    save_template(
+        &app,
+        &admin,
+        "Second revision, for [#Account.Name#]",
+        "Second text [#ActivationUrl#]",
+        "<p>Second HTML [#ActivationUrl#]</p>",
+    )
+    .await;
+    app.synchronize(&account("1202", "after.example")).await;
+    let mails = smtp.wait_for(2, WAIT).await;
+    assert_eq!(mails[1].rcpt_to, vec!["pat@after.example".to_owned()]);
+    assert_eq!(mails[1].subject, "Second revision, for Customer 1202");
+    assert!(
+        mails[1].html_body.starts_with("<p>Second HTML "),
+        "{}",
+        mails[1].html_body
+    );
+
+    // And the one after that follows a third revision.
+    save_template(
+        &app,
+        &admin,
+        "Third revision, for [#Account.Name#]",
+        "Third text [#ActivationUrl#]",
+        "<p>Third HTML [#ActivationUrl#]</p>",
+    )
+    .await;
+    app.synchronize(&account("1203", "later.example")).await;
+    let mails = smtp.wait_for(3, WAIT).await;
+    assert_eq!(mails[2].subject, "Third revision, for Customer 1203");
+    assert_delivered_exactly(&app, &smtp, 3).await;
+}
+
+async fn utf8_values_and_dot_lines_arrive_intact(backend: Backend) {
+    let smtp = SmtpServer::start(Behaviour::Accept).await;
+    let app = spawn_app_with(backend, smtp_on(smtp.port())).await;
+    let admin = app.sign_in_as(Role::Admin).await;
+    let long_line = "a long line that needs soft line breaks in quoted-printable: ".repeat(3);
+    save_template(
+        &app,
+        &admin,
+        "Grüße, [#Contacts.FirstName#] — ✓ 日本語の件名",
+        &format!(
+            "Hallo [#Contacts.FirstName#],\n.this line starts with a dot\n..and this with two\n\
+             {long_line}\nEnde. [#ActivationUrl#]\n"
+        ),
+        "<p>Hallo <b>[#Contacts.FirstName#]</b> — ✓</p>\n<p>.dot [#ActivationUrl#]</p>\n",
+    )
+    .await;
+    let mut customer = account("1301", "utf8.example");
+    customer["ContactDetails"]["FirstName"] = json!("Zoë");
+    app.synchronize(&customer).await;
+
+    let mails = smtp.wait_for(1, WAIT).await;
+    let mail = &mails[0];
+    assert_eq!(mail.subject, "Grüße, Zoë — ✓ 日本語の件名");
+    // Encoded on the wire, decoded by the receiver.
+    assert!(
+        mail.header("Subject").unwrap().starts_with("=?utf-8?"),
+        "{:?}",
+        mail.header("Subject")
+    );
+    assert!(mail
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("multipart/alternative"));
+    let link = activation_link(mail);
+    assert_eq!(
+        mail.text_body.replace("\r\n", "\n"),
+        format!(
+            "Hallo Zoë,\n.this line starts with a dot\n..and this with two\n{long_line}\n\
+             Ende. {link}\n"
+        )
+    );
+    assert_eq!(
+        mail.html_body.replace("\r\n", "\n"),
+        format!("<p>Hallo <b>Zoë</b> — ✓</p>\n<p>.dot {link}</p>\n")
+    );
+    assert_delivered_exactly(&app, &smtp, 1).await;
+}
+
 both_backends!(
     new_customer_receives_access_instructions_once,
+    mail_renders_the_template_revision_current_at_send_time,
+    a_new_template_revision_reaches_the_next_mail,
+    utf8_values_and_dot_lines_arrive_intact,
     raced_synchronize_queues_one_mail,
     smtp_down_then_up_delivers_exactly_once,
     temporary_refusals_and_a_hung_server_are_retried,
