@@ -186,15 +186,17 @@ impl Application {
         let operator_state = web::Data::new(OperatorState {
             store: store.clone(),
             notifier,
-            outbox,
+            outbox: outbox.clone(),
             session_ttl: chrono::Duration::seconds(settings.operator_session_secs as i64),
-            throttle: LoginThrottle::new(clock),
+            throttle: LoginThrottle::new(clock.clone()),
             catalog: Arc::clone(&contract_catalog),
             secure_cookies: settings.public_url_for(port).starts_with("https://"),
         });
         let activation_pages = web::Data::new(ActivationPages::new(
             store.clone(),
+            outbox.clone(),
             settings.operator.clone(),
+            clock.clone(),
         ));
         let keys = web::Data::new(ApplicationKeys::new(store.clone(), settings.cache_ttl()));
         let audit_sink = web::Data::new(audit_sink);
@@ -231,6 +233,10 @@ impl Application {
                 .route(
                     &format!("{ACTIVATION_PATH}{{token}}"),
                     web::post().to(activation::submit),
+                )
+                .route(
+                    &format!("{ACTIVATION_PATH}{{token}}/new-link"),
+                    web::post().to(activation::new_link),
                 )
                 .configure(operator::configure)
                 .configure(console::configure)

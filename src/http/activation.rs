@@ -3,28 +3,46 @@
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SharedClock;
 use crate::config::OperatorProfile;
 use crate::domain::password::{self, MIN_CHOSEN_LENGTH};
+use crate::domain::template::ACCESS_INSTRUCTIONS;
 use crate::domain::token::hash_token;
-use crate::store::activation::{self, TokenState};
+use crate::http::throttle::RateLimit;
+use crate::notify::outbox::Outbox;
+use crate::notify::ACTIVATION_PATH;
+use crate::store::activation::{self, ResendCustomer, ResendOutcome, TokenState};
 use crate::store::Store;
 use crate::telemetry::error_chain;
 
 const PAGE: &str = "activate";
 
+/// How often one address may ask for a new link, and how soon after the
+/// last access mail a customer may get another.
+const NEW_LINKS_PER_ADDRESS: usize = 5;
+const NEW_LINK_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+const NEW_LINK_PER_CUSTOMER: chrono::Duration = chrono::Duration::minutes(10);
+
 /// What the activation pages need.
 pub struct ActivationPages {
     store: Store,
+    outbox: Outbox,
     operator: OperatorProfile,
     pages: Handlebars<'static>,
+    new_links_by_address: RateLimit,
 }
 
 impl ActivationPages {
-    pub fn new(store: Store, operator: OperatorProfile) -> Self {
+    pub fn new(
+        store: Store,
+        outbox: Outbox,
+        operator: OperatorProfile,
+        clock: SharedClock,
+    ) -> Self {
         let mut pages = Handlebars::new();
         pages.set_strict_mode(true);
         pages
@@ -32,8 +50,10 @@ impl ActivationPages {
             .expect("the activation page template compiles");
         Self {
             store,
+            outbox,
             operator,
             pages,
+            new_links_by_address: RateLimit::new(clock, NEW_LINKS_PER_ADDRESS, NEW_LINK_WINDOW),
         }
     }
 
@@ -64,7 +84,7 @@ impl ActivationPages {
     }
 
     /// The page for a token that cannot be used, or `None` when it can.
-    fn refusal(&self, state: &TokenState) -> Option<HttpResponse> {
+    fn refusal(&self, state: &TokenState, token: &str) -> Option<HttpResponse> {
         let (status, heading, message) = match state {
             TokenState::Valid { .. } => return None,
             TokenState::Unknown => (
@@ -77,11 +97,22 @@ impl ActivationPages {
                 "This link was used already",
                 "Your password is set. Each activation link works once; if you forgot your password, ask us to reset it.",
             ),
-            TokenState::Expired => (
-                StatusCode::GONE,
-                "This link has expired",
-                "Activation links are valid for a limited time. Ask us for a new one.",
-            ),
+            TokenState::Expired => {
+                return Some(self.page(
+                    StatusCode::GONE,
+                    PageView {
+                        title: "This link has expired".into(),
+                        heading: "This link has expired".into(),
+                        message: Some(
+                            "Activation links are valid for a limited time. We can send a new \
+                             one to the email address we have on file."
+                                .into(),
+                        ),
+                        new_link_action: Some(format!("{ACTIVATION_PATH}{token}/new-link")),
+                        ..PageView::default()
+                    },
+                ))
+            }
             TokenState::CustomerInactive => (
                 StatusCode::GONE,
                 "This account is not active",
@@ -108,6 +139,7 @@ impl ActivationPages {
                 message: Some("Choose the password for your account.".into()),
                 error,
                 show_form: true,
+                ..PageView::default()
             },
         )
     }
@@ -132,6 +164,8 @@ struct PageView {
     message: Option<String>,
     error: Option<String>,
     show_form: bool,
+    /// Where the "send me a new link" form of an expired link posts.
+    new_link_action: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -163,13 +197,70 @@ async fn token_state(pages: &ActivationPages, token: &str) -> Result<TokenState,
         })
 }
 
+/// POST to `…/new-link` from an expired link's page: queues a new access
+/// mail to the address on file. The answer is the same whether or not the
+/// link or its customer exists (nothing to learn by guessing), and the form
+/// is limited per address and per customer.
+pub async fn new_link(
+    req: HttpRequest,
+    pages: web::Data<ActivationPages>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let address = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
+    let same_answer = |pages: &ActivationPages| {
+        pages.page(
+            StatusCode::OK,
+            PageView {
+                title: "A new link is on its way".into(),
+                heading: "A new link is on its way".into(),
+                message: Some(
+                    "If this link was one of ours, a new one is on its way to the email \
+                     address we have on file. It may take a few minutes to arrive."
+                        .into(),
+                ),
+                ..PageView::default()
+            },
+        )
+    };
+    if !pages.new_links_by_address.allow(&address) {
+        tracing::warn!(%address, "new activation link refused: too many requests from the address");
+        return same_answer(&pages);
+    }
+    let hash = hash_token(&token);
+    let outcome = pages
+        .store
+        .run(move |conn| {
+            activation::resend_access_mail(
+                conn,
+                ResendCustomer::ByTokenHash(&hash),
+                ACCESS_INSTRUCTIONS,
+                Some(NEW_LINK_PER_CUSTOMER),
+            )
+        })
+        .await;
+    match outcome {
+        Ok(ResendOutcome::Queued { outbox_id }) => {
+            pages.outbox.wake_worker();
+            tracing::info!(outbox_id, "a customer asked for a new activation link");
+        }
+        Ok(other) => tracing::info!(outcome = ?other, "new activation link not sent"),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "new activation link failed");
+            return pages.unavailable();
+        }
+    }
+    same_answer(&pages)
+}
+
 /// GET: the form, or why the link cannot be used.
 pub async fn show(pages: web::Data<ActivationPages>, token: web::Path<String>) -> HttpResponse {
     let state = match token_state(&pages, &token).await {
         Ok(state) => state,
         Err(page) => return page,
     };
-    if let Some(refusal) = pages.refusal(&state) {
+    if let Some(refusal) = pages.refusal(&state, &token) {
         return refusal;
     }
     let TokenState::Valid { customer_name } = state else {
@@ -188,7 +279,7 @@ pub async fn submit(
         Ok(state) => state,
         Err(page) => return page,
     };
-    if let Some(refusal) = pages.refusal(&state) {
+    if let Some(refusal) = pages.refusal(&state, &token) {
         return refusal;
     }
     let TokenState::Valid { customer_name } = state else {
@@ -243,7 +334,9 @@ pub async fn submit(
             )
         }
         // Another submission of the same link won the race.
-        Ok(other) => pages.refusal(&other).unwrap_or_else(|| pages.unavailable()),
+        Ok(other) => pages
+            .refusal(&other, &token)
+            .unwrap_or_else(|| pages.unavailable()),
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "activation failed");
             pages.unavailable()

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::health;
 use super::operator::error::ErrorBody;
-use super::operator::{email_templates, outbox, session};
+use super::operator::{customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{accounts, wire};
 use crate::domain::operator::Role;
@@ -46,6 +46,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         email_templates::test_mail,
         outbox::list,
         outbox::retry,
+        customers::new_activation_link,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -78,6 +79,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         TemplateProblem,
         TemplatePart,
         outbox::OutboxMail,
+        customers::ActivationLinkQueued,
     )),
     modifiers(&ContractSecurity),
     tags(

@@ -2,7 +2,7 @@
 //! further attempts are refused for a while. One policy for the operator API
 //! and the console. Kept in memory: each instance counts its own attempts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,56 @@ impl LoginThrottle {
     }
 }
 
+/// At most so many events per key within a sliding window: the public
+/// "send me a new link" form's limit per address. In memory, per instance.
+#[derive(Debug)]
+pub struct RateLimit {
+    clock: SharedClock,
+    max: usize,
+    window: Duration,
+    hits: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RateLimit {
+    pub fn new(clock: SharedClock, max: usize, window: Duration) -> Self {
+        Self {
+            clock,
+            max,
+            window,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an event for `key`; false when the key is over its limit
+    /// (the refused event is not counted).
+    pub fn allow(&self, key: &str) -> bool {
+        let now = self.clock.now();
+        let mut hits = self
+            .hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if hits.len() >= SWEEP_AT {
+            hits.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|last| now.duration_since(*last) < self.window)
+            });
+        }
+        let times = hits.entry(key.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|first| now.duration_since(*first) >= self.window)
+        {
+            times.pop_front();
+        }
+        if times.len() >= self.max {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+}
+
 /// "3 minutes", for people.
 pub fn minutes(wait: Duration) -> String {
     let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -175,5 +225,19 @@ mod tests {
         );
         fail(&throttle, MAX_FAILURES - 1);
         assert!(throttle.check(EMAIL).is_err());
+    }
+
+    #[test]
+    fn a_rate_limit_slides_with_its_window() {
+        let clock = Arc::new(ManualClock::new());
+        let limit = RateLimit::new(clock.clone(), 2, Duration::from_secs(60));
+        assert!(limit.allow("10.0.0.1"));
+        clock.advance(Duration::from_secs(30));
+        assert!(limit.allow("10.0.0.1"));
+        assert!(!limit.allow("10.0.0.1"));
+        assert!(limit.allow("10.0.0.2"), "each key has its own count");
+        clock.advance(Duration::from_secs(30));
+        assert!(limit.allow("10.0.0.1"), "the first event left the window");
+        assert!(!limit.allow("10.0.0.1"));
     }
 }

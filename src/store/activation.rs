@@ -5,6 +5,7 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::connection::{write_transaction, DbConnection};
+use super::outbox;
 use super::schema::{activation_tokens, customers};
 use super::StoreError;
 use crate::domain::customer::CustomerStatus;
@@ -104,5 +105,83 @@ pub fn activate(
             ))
             .execute(conn)?;
         Ok(state)
+    })
+}
+
+/// What a request for a new activation link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendOutcome {
+    /// A fresh access mail is queued; every earlier link has expired.
+    Queued {
+        outbox_id: i64,
+    },
+    /// The customer chose its password already: a link would do nothing.
+    AlreadyActivated,
+    /// The customer is suspended or deleted.
+    NotActive,
+    /// An access mail for the customer was queued less than the given
+    /// while ago (the public form's per-customer limit).
+    TooSoon,
+    NotFound,
+}
+
+/// Who asks for the new link.
+#[derive(Debug, Clone, Copy)]
+pub enum ResendCustomer<'a> {
+    /// An operator, naming the customer.
+    ByExternalId(&'a str),
+    /// The public form, with the (expired) link's token hash.
+    ByTokenHash(&'a str),
+}
+
+/// Queues a fresh access mail for a customer that has not activated, in one
+/// transaction with expiring every link it was sent before. With
+/// `not_within`, nothing is queued when an access mail for the customer was
+/// queued within that while.
+pub fn resend_access_mail(
+    conn: &mut DbConnection,
+    customer: ResendCustomer<'_>,
+    template_name: &str,
+    not_within: Option<chrono::Duration>,
+) -> Result<ResendOutcome, StoreError> {
+    write_transaction(conn, |conn| {
+        let found: Option<(i64, String, Option<NaiveDateTime>)> = match customer {
+            ResendCustomer::ByExternalId(external_id) => customers::table
+                .filter(customers::external_id.eq(external_id))
+                .select((customers::id, customers::status, customers::activated_at))
+                .first(conn)
+                .optional()?,
+            ResendCustomer::ByTokenHash(token_hash) => activation_tokens::table
+                .inner_join(customers::table)
+                .filter(activation_tokens::token_hash.eq(token_hash))
+                .select((customers::id, customers::status, customers::activated_at))
+                .first(conn)
+                .optional()?,
+        };
+        let Some((customer_id, status, activated_at)) = found else {
+            return Ok(ResendOutcome::NotFound);
+        };
+        if activated_at.is_some() {
+            return Ok(ResendOutcome::AlreadyActivated);
+        }
+        if status != CustomerStatus::Active.as_str() {
+            return Ok(ResendOutcome::NotActive);
+        }
+        let now = Utc::now().naive_utc();
+        if let Some(while_) = not_within {
+            if outbox::queued_for_customer_since(conn, template_name, customer_id, now - while_)? {
+                return Ok(ResendOutcome::TooSoon);
+            }
+        }
+        diesel::update(
+            activation_tokens::table
+                .filter(activation_tokens::customer_id.eq(customer_id))
+                .filter(activation_tokens::used_at.is_null())
+                .filter(activation_tokens::expires_at.gt(now)),
+        )
+        .set(activation_tokens::expires_at.eq(now))
+        .execute(conn)?;
+        let outbox_id = outbox::queue_again_for_customer(conn, template_name, customer_id, now)?;
+        Ok(ResendOutcome::Queued { outbox_id })
     })
 }

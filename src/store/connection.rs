@@ -162,7 +162,7 @@ pub fn build_pool(target: DbTarget, options: &PoolOptions) -> Result<DbPool, r2d
 
 /// How many times in all a unit of work runs while it keeps losing races to
 /// concurrent writers: the store's one retry budget.
-const RACE_ATTEMPTS: u32 = 10;
+const RACE_ATTEMPTS: u32 = 40;
 
 /// The store's one retry loop: runs `unit` again, after a short random pause
 /// that grows with each attempt (so the contenders spread out), while it

@@ -111,6 +111,37 @@ pub fn queue_for_customer(
     Ok(())
 }
 
+/// Queues `template_name` for a customer once more (a new activation link
+/// asked for), under a dedupe key of its own; returns the row's id.
+pub fn queue_again_for_customer(
+    conn: &mut DbConnection,
+    template_name: &str,
+    customer_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    let key = format!(
+        "{template_name}:customer:{customer_id}:again:{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    Ok(insert(conn, &key, template_name, Some(customer_id), None, now)?.id)
+}
+
+/// Whether `template_name` was queued for the customer since `since`.
+pub fn queued_for_customer_since(
+    conn: &mut DbConnection,
+    template_name: &str,
+    customer_id: i64,
+    since: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let count: i64 = outbox::table
+        .filter(outbox::customer_id.eq(customer_id))
+        .filter(outbox::template_name.eq(template_name))
+        .filter(outbox::created_at.gt(since))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
 /// Queues a test mail of a template to an address.
 pub fn queue_test(
     conn: &mut DbConnection,

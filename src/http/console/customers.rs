@@ -11,7 +11,9 @@ use super::pages;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
 use crate::domain::operator::Permission;
+use crate::http::operator::customers::{send_new_activation_link, NewLink};
 use crate::http::operator::OperatorState;
+use crate::store::activation::ResendOutcome;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
@@ -53,7 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(detail)),
     )
     .route("/customers/{external_id}/suspend", web::post().to(suspend))
-    .route("/customers/{external_id}/restore", web::post().to(restore));
+    .route("/customers/{external_id}/restore", web::post().to(restore))
+    .route(
+        "/customers/{external_id}/activation-link",
+        web::post().to(new_activation_link),
+    );
 }
 
 // --- The list -------------------------------------------------------------
@@ -303,6 +309,9 @@ struct DetailView {
     notice: Option<&'static str>,
     suspend_href: String,
     restore_href: String,
+    new_link_href: String,
+    /// Active and not activated yet: a new link can help.
+    can_send_link: bool,
     can_suspend: bool,
     can_restore: bool,
     profile: Vec<Fact>,
@@ -326,6 +335,12 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "restored" => Some("The customer is active again."),
         "unchanged" => Some("The customer already had that status; nothing changed."),
         "deleted" => Some("A deleted customer cannot be suspended; restore it first."),
+        "new_link" => Some("A new activation link is on its way; earlier links no longer work."),
+        "already_activated" => Some("The customer has chosen its password already: no link sent."),
+        "not_active" => Some("A suspended or deleted customer gets no link; restore it first."),
+        "bss_sends_mail" => {
+            Some("In BSS notification mode the BSS sends access mail: no link sent.")
+        }
         "identity_taken" => Some(
             "The customer was not restored: since it was deleted, another customer took its \
              domain or username. Free that value first.",
@@ -433,6 +448,8 @@ fn detail_view(
     DetailView {
         suspend_href: format!("{href}/suspend"),
         restore_href: format!("{href}/restore"),
+        new_link_href: format!("{href}/activation-link"),
+        can_send_link: status == CustomerStatus::Active && c.activated_at.is_none(),
         can_suspend: status == CustomerStatus::Active,
         can_restore: matches!(status, CustomerStatus::Suspended | CustomerStatus::Deleted),
         external_id: c.external_id,
@@ -535,6 +552,33 @@ fn no_such_customer(external_id: &str) -> ConsoleError {
     ConsoleError::NotFound(format!(
         "There is no customer with ExternalID {external_id}."
     ))
+}
+
+// --- A new activation link ----------------------------------------------------
+
+pub async fn new_activation_link(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check_csrf(&form.csrf)?;
+    session.require(Permission::ManageCustomers)?;
+    let external_id = path.into_inner();
+    let notice = match send_new_activation_link(&state, external_id.clone()).await? {
+        NewLink::Queued { outbox_id } => {
+            tracing::info!(operator = %session.email, customer = %external_id, outbox_id, "new activation link queued from the console");
+            "new_link"
+        }
+        NewLink::BssSendsMail => "bss_sends_mail",
+        NewLink::NotSent(ResendOutcome::NotFound) => return Err(no_such_customer(&external_id)),
+        NewLink::NotSent(ResendOutcome::AlreadyActivated) => "already_activated",
+        NewLink::NotSent(_) => "not_active",
+    };
+    Ok(super::pages::see_other(format!(
+        "{}?notice={notice}",
+        detail_href(&external_id)
+    )))
 }
 
 // --- Suspend and restore ------------------------------------------------------

@@ -2,6 +2,7 @@
 //! this Mailroom (and, later, its console). Operators sign in with email and
 //! password and then send `Authorization: Bearer <token>`.
 
+pub mod customers;
 pub mod email_templates;
 pub mod error;
 pub mod outbox;
@@ -68,6 +69,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/templates/{name}/test-mail",
                 web::post().to(email_templates::test_mail),
+            )
+            .route(
+                "/customers/{external_id}/activation-link",
+                web::post().to(customers::new_activation_link),
             )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
