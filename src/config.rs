@@ -289,6 +289,9 @@ mod tests {
         let again = defaults.clone().validated().unwrap();
         assert_eq!(defaults.pool_size, Settings::default().pool_size);
         assert_eq!(again.route_prefix, defaults.route_prefix);
-        assert_eq!(again.mail.poll_interval_ms, Settings::default().mail.poll_interval_ms);
+        assert_eq!(
+            again.mail.poll_interval_ms,
+            Settings::default().mail.poll_interval_ms
+        );
     }
 }
