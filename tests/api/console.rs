@@ -76,6 +76,10 @@ async fn pages_need_a_session(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        forged.headers()["location"],
+        "/console/login?next=/console/templates"
+    );
 }
 
 async fn sign_in_sets_a_strict_http_only_cookie(backend: Backend) {
@@ -182,9 +186,12 @@ async fn sign_out_ends_the_session(backend: Backend) {
     );
     let out = console.post_form("/console/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location.as_deref(), Some("/console/login"));
+    let after = console.get("/console/templates").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        console.get("/console/templates").await.status,
-        StatusCode::SEE_OTHER
+        after.location.as_deref(),
+        Some("/console/login?next=/console/templates")
     );
 }
 

@@ -214,11 +214,20 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
         "{:?}",
         unbalanced.body
     );
-    assert_eq!(unbalanced.body["problems"][0]["part"], "html_body");
-    assert!(
-        unbalanced.body["problems"][0]["line"].as_u64().is_some(),
+    // The unclosed {{ of line 3 is named where it is.
+    let problem = &unbalanced.body["problems"][0];
+    assert_eq!(
+        (&problem["part"], &problem["line"], &problem["column"]),
+        (&json!("html_body"), &json!(3), &json!(11)),
         "{:?}",
         unbalanced.body
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("the {{ at line 3, column 1 is not closed with }}"),
+        "{problem}"
     );
 
     let unescaped = app
@@ -232,6 +241,15 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
     assert_eq!(
         unescaped.status,
         StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        unescaped.body
+    );
+    assert_eq!(
+        (
+            &unescaped.body["error"],
+            &unescaped.body["problems"][0]["part"]
+        ),
+        (&json!("invalid_template"), &json!("html_body")),
         "{:?}",
         unescaped.body
     );
@@ -250,6 +268,15 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "{:?}",
         too_long.body["error"]
+    );
+    assert_eq!(
+        (
+            &too_long.body["error"],
+            &too_long.body["problems"][0]["part"]
+        ),
+        (&json!("invalid_template"), &json!("text_body")),
+        "{:?}",
+        too_long.body["problems"]
     );
     let huge = "x".repeat(10 * 1024 * 1024);
     let ten_megabytes = app
