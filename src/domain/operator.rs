@@ -99,10 +99,60 @@ mod tests {
 
     #[test]
     fn each_role_has_its_rights_and_no_more() {
-        assert!(Role::MailAdmin.allows(Permission::PreviewTemplates));
-        assert!(!Role::MailAdmin.allows(Permission::EditTemplates));
-        assert!(Role::Admin.allows(Permission::EditTemplates));
-        assert!(!Role::Admin.allows(Permission::ManageApplicationKeys));
-        assert!(Role::SuperAdmin.allows(Permission::ManageApplicationKeys));
+        use Permission::*;
+        // The whole policy, written out: every permission and what each
+        // role is answered (columns: Mail Admin, Admin, Super Admin).
+        const Y: bool = true;
+        const N: bool = false;
+        let table: [(Permission, [bool; 3]); 11] = [
+            (ReadTemplates, [Y, Y, Y]),
+            (PreviewTemplates, [Y, Y, Y]),
+            (EditTemplates, [N, Y, Y]),
+            (SendTestMail, [N, Y, Y]),
+            (ReadOutbox, [Y, Y, Y]),
+            (RetryMail, [N, Y, Y]),
+            (ReadCustomers, [Y, Y, Y]),
+            (ManageCustomers, [N, Y, Y]),
+            (ManageSyncOptions, [N, Y, Y]),
+            (ManageApplicationKeys, [N, N, Y]),
+            (ManageIntegrations, [N, N, Y]),
+        ];
+        let roles = [Role::MailAdmin, Role::Admin, Role::SuperAdmin];
+        for (permission, expected) in table {
+            for (role, allowed) in roles.into_iter().zip(expected) {
+                assert_eq!(
+                    role.allows(permission),
+                    allowed,
+                    "{role:?} × {permission:?}"
+                );
+            }
+        }
+        // The table covers every role and every permission once: a new
+        // variant fails to compile here until the table decides its row
+        // or column.
+        for role in roles {
+            match role {
+                Role::MailAdmin | Role::Admin | Role::SuperAdmin => {}
+            }
+        }
+        let mut listed: Vec<Permission> = Vec::new();
+        for (permission, _) in table {
+            match permission {
+                ReadTemplates
+                | PreviewTemplates
+                | EditTemplates
+                | SendTestMail
+                | ReadOutbox
+                | RetryMail
+                | ReadCustomers
+                | ManageCustomers
+                | ManageSyncOptions
+                | ManageApplicationKeys
+                | ManageIntegrations => {}
+            }
+            assert!(!listed.contains(&permission), "{permission:?} twice");
+            listed.push(permission);
+        }
+        assert!(Role::ALL.iter().all(|role| roles.contains(role)));
     }
 }

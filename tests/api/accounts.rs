@@ -1,6 +1,8 @@
 //! Accounts/SyncOptions, Synchronize, Exists and Delete: every result-code
 //! path, on both backends.
 
+use std::time::{Duration, Instant};
+
 use mailroom::domain::customer::CustomerStatus;
 use mailroom::domain::password;
 use mailroom::domain::sync_options::{
@@ -163,18 +165,35 @@ async fn extra_details_round_trip(backend: Backend) {
     assert_eq!(info["username"], "admin@extra.example");
 
     // The BSS saves AccountExtraInfo and sends it back as ExtraDetails,
-    // possibly with an empty ExternalID: the customer is still found.
-    let mut later = account("200", "extra.example");
+    // possibly with an empty ExternalID: the customer is still found, by
+    // ExtraDetails.customer_id alone. (The ID below names no customer, and
+    // the Exists bodies carry none of its identifying values.)
+    let mut later = account("200-renumbered", "extra.example");
     later["ExtraDetails"] = json!({"customer_id": info["customer_id"], "username": info["username"], "bss_note": "kept"});
+    for body in [
+        json!({"ExtraDetails": later["ExtraDetails"]}),
+        json!({"ID": "200-renumbered", "ExternalID": "", "ExtraDetails": later["ExtraDetails"]}),
+    ] {
+        let exists = app.post("Accounts/Exists", &body).await;
+        assert_eq!(
+            (exists.code(), exists.result()),
+            (1, created.result()),
+            "{body}"
+        );
+    }
+    let mut unknown_id = later["ExtraDetails"].clone();
+    unknown_id["customer_id"] = json!("cus_nobody");
     let exists = app
-        .post(
-            "Accounts/Exists",
-            &json!({"ExtraDetails": later["ExtraDetails"]}),
-        )
+        .post("Accounts/Exists", &json!({"ExtraDetails": unknown_id}))
         .await;
-    assert_eq!((exists.code(), exists.result()), (1, created.result()));
+    assert_eq!(exists.code(), 0, "{:?}", exists.body);
+    // Synchronize updates that customer (without the fallback, the ID
+    // would make a new customer, refused for its taken domain).
     let updated = app.synchronize(&later).await;
-    assert_eq!(updated.result(), created.result());
+    assert_eq!(
+        (updated.result(), updated.message()),
+        (created.result(), "Customer updated.")
+    );
     let external_id = created.result().to_owned();
     let details = app
         .with_store(move |conn| customers::load_details(conn, &external_id))
@@ -190,9 +209,10 @@ async fn extra_details_round_trip(backend: Backend) {
         )
         .await;
     assert_eq!(
-        (deleted.code(), deleted.message()),
-        (0, "Customer deleted.")
+        (deleted.code(), deleted.message(), deleted.result()),
+        (0, "Customer deleted.", created.result())
     );
+    assert_eq!(app.with_store(customers::count).await, 1);
 }
 
 async fn username_falls_back_to_emails(backend: Backend) {
@@ -442,8 +462,9 @@ async fn identities_are_unique_across_applications(backend: Backend) {
         answer.message(),
         "The account exists but belongs to a customer of another BSS application."
     );
-    assert!(
-        answer.body.get("Result").is_none(),
+    assert_eq!(
+        answer.result_opt(),
+        None,
         "another application's ExternalID is not revealed"
     );
     let answer = app
@@ -490,7 +511,10 @@ async fn exists_result_codes(backend: Backend) {
         (1, external_id.as_str())
     );
     let by_bss_id = app.post("Accounts/Exists", &json!({"ID": "600"})).await;
-    assert_eq!(by_bss_id.code(), 1);
+    assert_eq!(
+        (by_bss_id.code(), by_bss_id.result()),
+        (1, external_id.as_str())
+    );
 
     let unknown = app
         .post(
@@ -499,8 +523,8 @@ async fn exists_result_codes(backend: Backend) {
         )
         .await;
     assert_eq!(
-        (unknown.code(), unknown.message()),
-        (0, "The account does not exist.")
+        (unknown.code(), unknown.message(), unknown.result_opt()),
+        (0, "The account does not exist.", None)
     );
     let unknown_id = app
         .post(
@@ -525,10 +549,15 @@ async fn exists_result_codes(backend: Backend) {
         )
         .await;
     assert_eq!(
-        (other_reseller.code(), other_reseller.message()),
+        (
+            other_reseller.code(),
+            other_reseller.message(),
+            other_reseller.result_opt()
+        ),
         (
             2,
-            "The account exists but belongs to a customer of another reseller."
+            "The account exists but belongs to a customer of another reseller.",
+            None
         )
     );
 
@@ -538,7 +567,13 @@ async fn exists_result_codes(backend: Backend) {
     let ambiguous = app
         .post("Accounts/Exists", &json!({"SyncOptions": {"domain": "exists.example", "username": "admin@second-exists.example"}}))
         .await;
-    assert_eq!(ambiguous.code(), 2);
+    assert_eq!(
+        (ambiguous.code(), ambiguous.message()),
+        (
+            2,
+            "The account's identifying sync options belong to different customers."
+        )
+    );
 
     let target = external_id.clone();
     app.with_store(move |conn| customers::set_status(conn, &target, CustomerStatus::Suspended))
@@ -706,14 +741,23 @@ async fn resellers_are_linked(backend: Backend) {
             &json!({"ResellerID": "R1", "SyncOptions": {"domain": "end.example"}}),
         )
         .await;
-    assert_eq!(same_reseller.code(), 1);
+    assert_eq!(
+        (same_reseller.code(), same_reseller.result()),
+        (1, end_answer.result())
+    );
     let direct = app
         .post(
             "Accounts/Exists",
             &json!({"SyncOptions": {"domain": "end.example"}}),
         )
         .await;
-    assert_eq!(direct.code(), 2);
+    assert_eq!(
+        (direct.code(), direct.message()),
+        (
+            2,
+            "The account exists but belongs to a customer of another reseller."
+        )
+    );
 }
 
 async fn bss_notification_mode_returns_a_password_once(backend: Backend) {
@@ -786,7 +830,7 @@ async fn routes_and_fields_are_case_insensitive(backend: Backend) {
             .json(&json!({"EXTERNALID": lower.result()})),
     )
     .await;
-    assert_eq!(exists.code(), 1);
+    assert_eq!((exists.code(), exists.result()), (1, lower.result()));
 }
 
 async fn unknown_fields_are_ignored(backend: Backend) {
@@ -818,6 +862,252 @@ async fn unsupported_actions_answer_minus_one(backend: Backend) {
     );
 }
 
+/// The stored row of a customer.
+async fn stored(app: &TestApp, external_id: &str) -> customers::CustomerDetails {
+    let lookup = external_id.to_owned();
+    app.with_store(move |conn| customers::load_details(conn, &lookup))
+        .await
+        .unwrap_or_else(|| panic!("customer {external_id} is stored"))
+}
+
+async fn an_identical_retry_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.synchronize(&seed_payload()).await;
+    let external_id = first.result().to_owned();
+    let before = stored(&app, &external_id).await.customer;
+
+    let retry = app.synchronize(&seed_payload()).await;
+    assert_eq!(
+        (retry.result(), retry.message()),
+        (external_id.as_str(), "Customer updated.")
+    );
+    assert_eq!(
+        retry.body["AccountExtraInfo"],
+        first.body["AccountExtraInfo"]
+    );
+    let after = stored(&app, &external_id).await.customer;
+    assert_eq!(
+        after.updated_at, before.updated_at,
+        "an identical retry writes nothing"
+    );
+    assert_eq!(after.sync_fingerprint, before.sync_fingerprint);
+
+    // A call that changes something does write (so the check above could
+    // see a write), and repeating that one writes nothing again.
+    let mut changed = seed_payload();
+    changed["Phone"] = json!("323-999-4501");
+    app.synchronize(&changed).await;
+    let updated = stored(&app, &external_id).await.customer;
+    assert!(
+        updated.updated_at > before.updated_at,
+        "{:?} after {:?}",
+        updated.updated_at,
+        before.updated_at
+    );
+    assert_eq!(updated.phone.as_deref(), Some("323-999-4501"));
+    app.synchronize(&changed).await;
+    assert_eq!(
+        stored(&app, &external_id).await.customer.updated_at,
+        updated.updated_at
+    );
+    assert_eq!(app.with_store(customers::count).await, 1);
+    assert_eq!(app.outbox_rows().await.len(), 1, "one welcome mail");
+}
+
+async fn surrounding_spaces_are_trimmed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut body = account("1200", "trim.example");
+    body["ID"] = json!("  1200 ");
+    body["Name"] = json!("  Trim Ltd  ");
+    body["Email"] = json!(" admin@trim.example  ");
+    body["SyncOptions"] = json!({"domain": "  trim.example ", "username": " trimmer  "});
+    let created = app.synchronize(&body).await;
+    let external_id = created.result().to_owned();
+    assert_eq!(
+        created.body["AccountExtraInfo"],
+        json!({"customer_id": external_id, "domain": "trim.example", "username": "trimmer"})
+    );
+    let details = stored(&app, &external_id).await;
+    assert_eq!(details.customer.bss_account_id.as_deref(), Some("1200"));
+    assert_eq!(details.customer.name, "Trim Ltd");
+    assert_eq!(
+        details.customer.email.as_deref(),
+        Some("admin@trim.example")
+    );
+    assert_eq!(
+        details.options,
+        vec![
+            ("domain".to_owned(), "trim.example".to_owned()),
+            ("username".to_owned(), "trimmer".to_owned())
+        ]
+    );
+
+    // The trimmed values are the ones looked up.
+    for lookup in [
+        json!({"ID": "1200"}),
+        json!({"ID": " 1200  "}),
+        json!({"ExternalID": format!("  {external_id} ")}),
+        json!({"SyncOptions": {"domain": "trim.example"}}),
+        json!({"SyncOptions": {"username": "trimmer"}}),
+    ] {
+        let exists = app.post("Accounts/Exists", &lookup).await;
+        assert_eq!(
+            (exists.code(), exists.result()),
+            (1, external_id.as_str()),
+            "{lookup}"
+        );
+    }
+    // An ExternalID with spaces names the customer on Synchronize too.
+    let mut update = body.clone();
+    update["ExternalID"] = json!(format!(" {external_id}  "));
+    update["Name"] = json!(" Trimmed Again ");
+    let updated = app.synchronize(&update).await;
+    assert_eq!(
+        (updated.result(), updated.message()),
+        (external_id.as_str(), "Customer updated.")
+    );
+    assert_eq!(
+        stored(&app, &external_id).await.customer.name,
+        "Trimmed Again"
+    );
+    // The same call with its values trimmed is an identical retry of it.
+    let before = stored(&app, &external_id).await.customer.updated_at;
+    let mut trimmed = update.clone();
+    trimmed["ID"] = json!("1200");
+    trimmed["ExternalID"] = json!(external_id);
+    trimmed["Name"] = json!("Trimmed Again");
+    trimmed["Email"] = json!("admin@trim.example");
+    trimmed["SyncOptions"] = json!({"domain": "trim.example", "username": "trimmer"});
+    app.synchronize(&trimmed).await;
+    assert_eq!(stored(&app, &external_id).await.customer.updated_at, before);
+    assert_eq!(app.with_store(customers::count).await, 1);
+}
+
+async fn exists_follows_the_external_id_over_the_bss_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app
+        .synchronize(&account("A-1", "a-precedence.example"))
+        .await
+        .result()
+        .to_owned();
+    let b = app
+        .synchronize(&account("B-2", "b-precedence.example"))
+        .await
+        .result()
+        .to_owned();
+
+    // ExternalID of A; ID, email and domain of B: A.
+    let mut body = account("B-2", "b-precedence.example");
+    body["ExternalID"] = json!(a);
+    let answer = app.post("Accounts/Exists", &body).await;
+    assert_eq!((answer.code(), answer.result()), (1, a.as_str()));
+    // Without the ExternalID, the ID wins over the identifying values (A's).
+    let answer = app
+        .post(
+            "Accounts/Exists",
+            &json!({"ID": "B-2", "SyncOptions": {"domain": "a-precedence.example"}}),
+        )
+        .await;
+    assert_eq!((answer.code(), answer.result()), (1, b.as_str()));
+    // A's state decides, not B's.
+    let target = a.clone();
+    app.with_store(move |conn| customers::set_status(conn, &target, CustomerStatus::Suspended))
+        .await;
+    let answer = app.post("Accounts/Exists", &body).await;
+    assert_eq!(
+        (answer.code(), answer.message(), answer.result_opt()),
+        (2, "The account exists but is suspended.", None)
+    );
+    // An ExternalID that names nobody is not replaced by the ID: the
+    // account the BSS linked is gone (the store looks up by ExternalID
+    // whenever one is given).
+    body["ExternalID"] = json!("cus_nobody");
+    let answer = app.post("Accounts/Exists", &body).await;
+    assert_eq!(
+        (answer.code(), answer.result_opt()),
+        (0, None),
+        "{:?}",
+        answer.body
+    );
+}
+
+/// Takes one connection of the app's pool and keeps it until the returned
+/// sender is dropped (at most 30 s).
+async fn hold_a_connection(app: &TestApp) -> std::sync::mpsc::Sender<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (held, is_held) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let store = app.store.clone();
+        let holder = tokio::spawn(async move {
+            store
+                .run(move |_conn| {
+                    let _ = held.send(());
+                    let _ = released.recv_timeout(Duration::from_secs(30));
+                    Ok(())
+                })
+                .await
+        });
+        if is_held.await.is_ok() {
+            return release;
+        }
+        // A background job had the last connection until our wait ran out.
+        let _ = holder.await;
+        assert!(Instant::now() < deadline, "no connection could be taken");
+    }
+}
+
+async fn an_unavailable_database_answers_503_within_the_timeout(backend: Backend) {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    let app = spawn_app_with(backend, |settings| {
+        settings.database_timeout_ms = TIMEOUT.as_millis() as u64;
+        settings.pool_size = 2;
+        settings.mail.deliver = false;
+    })
+    .await;
+    let created = app.synchronize(&account("1", "pool.example")).await;
+    let external_id = created.result().to_owned();
+
+    // Every connection is taken (as by a database too busy to answer).
+    let holders = vec![hold_a_connection(&app).await, hold_a_connection(&app).await];
+    let started = Instant::now();
+    let answer = app
+        .post("Accounts/Exists", &json!({"ExternalID": external_id}))
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(
+        (answer.status, answer.code(), answer.message()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            -5,
+            "The Mailroom database is unavailable. Please retry later."
+        )
+    );
+    assert!(
+        waited >= TIMEOUT - Duration::from_millis(20),
+        "answered after {waited:?}, before the timeout"
+    );
+    assert!(
+        waited < TIMEOUT + Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
+
+    // The database is back: so is the service.
+    drop(holders);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = app
+            .post("Accounts/Exists", &json!({"ExternalID": external_id}))
+            .await;
+        if answer.status == StatusCode::OK {
+            assert_eq!(answer.code(), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {:?}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 crate::both_backends!(
     sync_options_are_declared,
     seed_payload_round_trip,
@@ -835,4 +1125,8 @@ crate::both_backends!(
     routes_and_fields_are_case_insensitive,
     unknown_fields_are_ignored,
     unsupported_actions_answer_minus_one,
+    an_identical_retry_writes_nothing,
+    surrounding_spaces_are_trimmed,
+    exists_follows_the_external_id_over_the_bss_id,
+    an_unavailable_database_answers_503_within_the_timeout,
 );

@@ -1,6 +1,6 @@
 //! Every contract call lands in the audit log.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailroom::store::audit::{self, AuditEntry};
 use serde_json::json;
@@ -9,14 +9,18 @@ use crate::helpers::{account, spawn_app, Backend, TestApp};
 
 /// Entries are written in batches off the request path: wait for them.
 async fn audit_entries(app: &TestApp, at_least: usize) -> Vec<AuditEntry> {
-    for _ in 0..100 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
         let entries = app.with_store(|conn| audit::recent(conn, None, 100)).await;
         if entries.len() >= at_least {
             return entries;
         }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {at_least} audit entries were written: {entries:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("fewer than {at_least} audit entries were written");
 }
 
 async fn contract_calls_are_audited_with_secrets_masked(backend: Backend) {
@@ -52,7 +56,12 @@ async fn contract_calls_are_audited_with_secrets_masked(backend: Backend) {
     assert_eq!(sync.bss_account_id.as_deref(), Some("77"));
     assert_eq!(sync.external_id.as_deref(), Some(external_id.as_str()));
     assert_eq!((sync.result_code, sync.http_status), (0, 200));
-    assert!(sync.application_id.is_some());
+    let app_id = app.app_id.clone();
+    let application = app
+        .with_store(move |conn| mailroom::store::applications::find_by_app_id(conn, &app_id))
+        .await
+        .expect("the calling application");
+    assert_eq!(sync.application_id, Some(application.id));
     assert!(sync.duration_us > 0);
     let logged = sync.request_body.as_deref().unwrap();
     assert!(!logged.contains("s3cr3t-value"), "{logged}");

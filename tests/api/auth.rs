@@ -1,5 +1,7 @@
 //! Authentication of contract calls.
 
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -101,8 +103,60 @@ async fn revoked_applications_are_refused(backend: Backend) {
     assert_eq!(app.post("Accounts/Exists", &json!({})).await.code(), 0);
 }
 
+/// A key revoked by another process (the CLI, another instance: straight in
+/// the database, so this app's cache is not told) is refused once the
+/// cached row is older than `cache_ttl_ms`. Until then the cached row may
+/// still let it in: the cache spares each call a database round trip.
+async fn a_revocation_by_another_process_takes_effect_within_the_cache_ttl(backend: Backend) {
+    const TTL: Duration = Duration::from_millis(1_500);
+    let app = spawn_app_with(backend, |settings| {
+        settings.cache_ttl_ms = TTL.as_millis() as u64
+    })
+    .await;
+    let second = app.second_application("revoked-elsewhere").await;
+    // The call that caches the application's row.
+    let cached_from = Instant::now();
+    let answer = app.post_as(&second, "Accounts/Exists", &json!({})).await;
+    let cached_by = Instant::now();
+    assert_eq!((answer.status, answer.code()), (StatusCode::OK, 0));
+
+    let revoked = app
+        .with_store(|conn| mailroom::store::applications::revoke(conn, "revoked-elsewhere"))
+        .await
+        .expect("revoked");
+    assert!(revoked.revoked_at.is_some());
+    let answer = app.post_as(&second, "Accounts/Exists", &json!({})).await;
+    if cached_from.elapsed() < TTL {
+        // The row was cached after `cached_from`, so it is still fresh.
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::OK, 0),
+            "served from the cache, with no database round trip"
+        );
+    }
+    // Refused once the cached row is stale; a margin for a loaded machine.
+    let deadline = cached_by + TTL + Duration::from_secs(2);
+    loop {
+        let answer = app.post_as(&second, "Accounts/Exists", &json!({})).await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(answer.code(), -4);
+            break;
+        }
+        assert_eq!((answer.status, answer.code()), (StatusCode::OK, 0));
+        assert!(
+            Instant::now() < deadline,
+            "still accepted {:?} after the row was cached",
+            cached_by.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first application is unaffected.
+    assert_eq!(app.post("Accounts/Exists", &json!({})).await.code(), 0);
+}
+
 crate::both_backends!(
     refused_calls_get_401_with_a_result_body,
     key_is_accepted_as_issued_and_base64_encoded,
     revoked_applications_are_refused,
+    a_revocation_by_another_process_takes_effect_within_the_cache_ttl,
 );

@@ -3,11 +3,11 @@
 
 use mailroom::domain::operator::Role;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{
-    console_login, form_csrf, set_cookie, spawn_app, spawn_app_with, Backend, TestApp,
-    OPERATOR_PASSWORD,
+    account, console_login, form_csrf, set_cookie, spawn_app, Backend, TestApp, OPERATOR_PASSWORD,
 };
 
 fn client() -> reqwest::Client {
@@ -76,6 +76,10 @@ async fn pages_need_a_session(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        forged.headers()["location"],
+        "/console/login?next=/console/templates"
+    );
 }
 
 async fn sign_in_sets_a_strict_http_only_cookie(backend: Backend) {
@@ -143,16 +147,30 @@ async fn repeated_failures_lock_the_sign_in(backend: Backend) {
 }
 
 async fn expired_sessions_go_back_to_sign_in(backend: Backend) {
-    let app = spawn_app_with(backend, |settings| settings.operator_session_secs = 1).await;
+    let app = spawn_app(backend).await;
     let console = console_login(&app, Role::Admin).await;
+    let other = console_login(&app, Role::Admin).await;
     assert_eq!(
         console.get("/console/templates").await.status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let page = console.get("/console/templates").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert!(page.location.unwrap().starts_with("/console/login"));
+    // The session's time runs out (its stored expiry passes).
+    app.expire_session(&console.session).await;
+    let page = console.get("/console/templates?x=1").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/login?next=/console/templates%3Fx%3D1")
+    );
+    // Its forms go to the sign-in too (not handled as a sign-out), and
+    // another session lives on.
+    let refused = console.post_form("/console/logout", &[]).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        refused.location.as_deref(),
+        Some("/console/login?next=/console/logout")
+    );
+    assert_eq!(other.get("/console/templates").await.status, StatusCode::OK);
 }
 
 async fn sign_out_ends_the_session(backend: Backend) {
@@ -168,9 +186,12 @@ async fn sign_out_ends_the_session(backend: Backend) {
     );
     let out = console.post_form("/console/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location.as_deref(), Some("/console/login"));
+    let after = console.get("/console/templates").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        console.get("/console/templates").await.status,
-        StatusCode::SEE_OTHER
+        after.location.as_deref(),
+        Some("/console/login?next=/console/templates")
     );
 }
 
@@ -315,16 +336,96 @@ async fn mail_admins_read_and_preview_but_cannot_edit(backend: Backend) {
         }
         request.send()
     };
+    let rendered = preview(Some(&reader.csrf)).await.unwrap();
+    assert_eq!(rendered.status(), StatusCode::OK);
+    // The current revision, rendered with the sample values.
+    let rendered: serde_json::Value = rendered.json().await.unwrap();
     assert_eq!(
-        preview(Some(&reader.csrf)).await.unwrap().status(),
-        StatusCode::OK
+        rendered["subject"], "Your Example Mail mailbox account is ready",
+        "{rendered}"
     );
+    let text = rendered["text_body"].as_str().unwrap();
+    for merged in [
+        "Hi Maria Papadopoulou,",
+        "Username: maria",
+        "https://mail.example.net/activate/SAMPLE-TOKEN",
+    ] {
+        assert!(text.contains(merged), "{merged} in {text}");
+    }
+    assert!(!text.contains("[#"), "{text}");
     assert_eq!(preview(None).await.unwrap().status(), StatusCode::FORBIDDEN);
     // Keys and integrations are for Super Admins.
     assert_eq!(
         reader.get("/console/integrations").await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+/// A form or script of one session cannot act for another: session A's
+/// CSRF token with session B's cookie is refused and changes nothing, even
+/// when both sessions are the same operator's.
+async fn a_csrf_token_is_good_only_for_its_own_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let external_id = app
+        .synchronize(&account("c1", "csrf-pair.example"))
+        .await
+        .result()
+        .to_owned();
+    let email = app.create_operator(Role::Admin).await;
+    let a = app.console_sign_in(&email).await;
+    let b = app.console_sign_in(&email).await;
+    let stranger = console_login(&app, Role::Admin).await;
+    assert_ne!(a.session, b.session);
+    assert_ne!(a.csrf, b.csrf, "one token per session, not per operator");
+    assert_ne!(a.csrf, stranger.csrf);
+    let exists = || async {
+        app.post("Accounts/Exists", &json!({"ExternalID": external_id}))
+            .await
+            .code()
+    };
+
+    // Console forms.
+    let suspend = format!("/console/customers/{external_id}/suspend");
+    for other in [&b, &stranger] {
+        let refused = other.post_form_raw(&suspend, &[("csrf", &a.csrf)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    }
+    assert_eq!(exists().await, 1, "still active");
+    let refused = b
+        .post_form_raw("/console/logout", &[("csrf", &a.csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get("/console/templates").await.status, StatusCode::OK);
+
+    // The operator API, as the pages' scripts call it.
+    let revision = || async {
+        let current = client()
+            .get(app.url("/operator/api/templates/access_instructions"))
+            .header("Cookie", format!("mailroom_session={}", b.session))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(current.status(), StatusCode::OK);
+        current.json::<serde_json::Value>().await.unwrap()["revision"].clone()
+    };
+    let before = revision().await;
+    let save = |token: &str| {
+        client()
+            .put(app.url("/operator/api/templates/access_instructions"))
+            .header("Cookie", format!("mailroom_session={}", b.session))
+            .header("X-CSRF-Token", token)
+            .json(&json!({"subject": "Forged", "text_body": "x", "html_body": "<p>x</p>"}))
+            .send()
+    };
+    assert_eq!(save(&a.csrf).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(revision().await, before, "nothing saved");
+
+    // Each session's own token works (the refusals above were the token's).
+    let done = b.post_form(&suspend, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert_eq!(exists().await, 2, "suspended");
+    assert_eq!(save(&b.csrf).await.unwrap().status(), StatusCode::OK);
+    assert_ne!(revision().await, before);
 }
 
 both_backends!(
@@ -336,4 +437,5 @@ both_backends!(
     sign_out_ends_the_session,
     template_editor_saves_validates_and_restores,
     mail_admins_read_and_preview_but_cannot_edit,
+    a_csrf_token_is_good_only_for_its_own_session,
 );

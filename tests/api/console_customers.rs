@@ -1,7 +1,7 @@
 //! The console's Customers section: list, search, pages, details, and
 //! suspending and restoring as an admin.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailroom::domain::operator::Role;
 use reqwest::StatusCode;
@@ -59,10 +59,16 @@ async fn list_page(console: &ConsoleClient<'_>, path: &str) -> String {
 
 async fn list_and_search(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut named = account("1", "alpha.example");
+    // BSS ids that nothing else of the customers contains (the code is
+    // set apart from them), so a search for one can only match the id.
+    let mut named = account("acct-7731", "alpha.example");
     named["Name"] = json!("Zephyr Widgets");
+    named["Code"] = json!("ZW-1");
     let alpha = app.synchronize(&named).await.result().to_owned();
-    let beta = customer(&app, "2", "beta.example").await;
+    let mut second = account("acct-8842", "beta.example");
+    second["Name"] = json!("Customer 2");
+    second["Code"] = json!("C-2");
+    let beta = app.synchronize(&second).await.result().to_owned();
     let console = console_login(&app, Role::MailAdmin).await;
 
     let all = list_page(&console, "/console/customers").await;
@@ -79,12 +85,16 @@ async fn list_and_search(backend: Backend) {
     assert!(all.contains("<span class=\"status active\">active</span>"));
     assert!(all.contains("data-total=\"2\""));
 
-    // By domain (any case), by name (part of it), by ExternalID, BSS id, code.
+    // By domain (any case), by name (part of it), by ExternalID, BSS id
+    // (whole, in another case, or part of it), code, email.
     let searches = [
         ("BETA.example", &beta),
         ("zephyr", &alpha),
         ("Widgets", &alpha),
         (alpha.as_str(), &alpha),
+        ("acct-7731", &alpha),
+        ("ACCT-8842", &beta),
+        ("t-77", &alpha),
         ("C-2", &beta),
         ("admin@alpha", &alpha),
     ];
@@ -194,16 +204,20 @@ async fn detail_page_shows_everything(backend: Backend) {
     let path = format!("/console/customers/{external_id}");
 
     // The audit writer is asynchronous: wait for the Synchronize row.
-    let mut html = String::new();
-    for _ in 0..100 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let html = loop {
         let page = console.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-        html = page.html;
-        if html.contains("console-track-501") {
-            break;
+        if page.html.contains("console-track-501") {
+            break page.html;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the Synchronize call never showed in the audit trail: {}",
+            page.html
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
     for section in [
         "profile",
         "sync-options",

@@ -69,6 +69,15 @@ async fn sign_in_out_and_roles(backend: Backend) {
         )
         .await;
     assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.body);
+    // The current revision with the sample values merged in.
+    assert_eq!(
+        preview.body["subject"], "Your Example Mail mailbox account is ready",
+        "{:?}",
+        preview.body
+    );
+    let text = preview.body["text_body"].as_str().unwrap();
+    assert!(text.starts_with("Hi Maria Papadopoulou,\n"), "{text}");
+    assert!(text.contains("Username: maria\n"), "{text}");
     let outbox = app
         .operator_call(Method::GET, "/outbox", &mail_admin, None)
         .await;
@@ -123,6 +132,26 @@ async fn sign_in_out_and_roles(backend: Backend) {
 }
 
 async fn expired_sessions_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.sign_in_as(Role::Admin).await;
+    let other = app.sign_in_as(Role::Admin).await;
+    let answer = app
+        .operator_call(Method::GET, "/templates", &token, None)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    // The session's time runs out (its stored expiry passes).
+    app.expire_session(&token).await;
+    let answer = app
+        .operator_call(Method::GET, "/templates", &token, None)
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.body);
+    assert_eq!(answer.body["error"], "unauthorized");
+    let answer = app
+        .operator_call(Method::GET, "/templates", &other, None)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "another session lives on");
+
+    // A session that was over when it began (no lifetime) is refused too.
     let app = spawn_app_with(backend, |settings| settings.operator_session_secs = 0).await;
     let token = app.sign_in_as(Role::Admin).await;
     let answer = app
@@ -185,11 +214,20 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
         "{:?}",
         unbalanced.body
     );
-    assert_eq!(unbalanced.body["problems"][0]["part"], "html_body");
-    assert!(
-        unbalanced.body["problems"][0]["line"].as_u64().is_some(),
+    // The unclosed {{ of line 3 is named where it is.
+    let problem = &unbalanced.body["problems"][0];
+    assert_eq!(
+        (&problem["part"], &problem["line"], &problem["column"]),
+        (&json!("html_body"), &json!(3), &json!(11)),
         "{:?}",
         unbalanced.body
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("the {{ at line 3, column 1 is not closed with }}"),
+        "{problem}"
     );
 
     let unescaped = app
@@ -203,6 +241,15 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
     assert_eq!(
         unescaped.status,
         StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        unescaped.body
+    );
+    assert_eq!(
+        (
+            &unescaped.body["error"],
+            &unescaped.body["problems"][0]["part"]
+        ),
+        (&json!("invalid_template"), &json!("html_body")),
         "{:?}",
         unescaped.body
     );
@@ -221,6 +268,15 @@ async fn invalid_templates_are_refused_with_the_reason(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "{:?}",
         too_long.body["error"]
+    );
+    assert_eq!(
+        (
+            &too_long.body["error"],
+            &too_long.body["problems"][0]["part"]
+        ),
+        (&json!("invalid_template"), &json!("text_body")),
+        "{:?}",
+        too_long.body["problems"]
     );
     let huge = "x".repeat(10 * 1024 * 1024);
     let ten_megabytes = app
@@ -360,7 +416,16 @@ async fn previews_use_samples_or_a_customer(backend: Backend) {
         )
         .await;
     assert_eq!(sample.status, StatusCode::OK, "{:?}", sample.body);
-    assert!(!sample.body["text_body"].as_str().unwrap().contains("[#"));
+    assert_eq!(
+        sample.body["subject"], "For Example Ltd",
+        "{:?}",
+        sample.body
+    );
+    assert_eq!(
+        sample.body["text_body"],
+        "Hi Maria Papadopoulou, domain sample-domain"
+    );
+    assert_eq!(sample.body["html_body"], "<p>Hi Maria Papadopoulou</p>");
 
     let mut for_customer = draft.clone();
     for_customer["customer"] = json!(external_id);
@@ -466,6 +531,30 @@ async fn test_mail_goes_out_with_the_current_revision(backend: Backend) {
         )
         .await;
     assert_eq!(bad_address.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Each mail has its own stable Message-ID, made of its outbox row (id
+    // and creation time) and the sender's domain, and recorded with it.
+    let rows = app
+        .wait_for_outbox(
+            Duration::from_secs(15),
+            "both mails recorded sent",
+            |rows| rows.len() == 2 && rows.iter().all(|row| row.message_id.is_some()),
+        )
+        .await;
+    for mail in &mails[..2] {
+        let row = rows
+            .iter()
+            .find(|row| row.recipient.as_deref() == Some(mail.rcpt_to[0].as_str()))
+            .unwrap_or_else(|| panic!("no outbox row for {:?} in {rows:#?}", mail.rcpt_to));
+        let expected = format!(
+            "mailroom.{}.{}@localhost",
+            row.id,
+            row.created_at.and_utc().timestamp()
+        );
+        assert_eq!(mail.message_id.as_deref(), Some(expected.as_str()));
+        assert_eq!(row.message_id, Some(format!("<{expected}>")));
+    }
+    assert_ne!(mails[0].message_id, mails[1].message_id);
 }
 
 both_backends!(

@@ -65,12 +65,35 @@ pub fn form_csrf(html: &str) -> String {
     html[start..].split('"').next().unwrap_or("").to_owned()
 }
 
+/// The CSRF token a console page gives its scripts (`<meta name="csrf-token">`).
+fn meta_csrf(html: &str) -> String {
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no csrf-token meta tag in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap_or("").to_owned()
+}
+
 /// Signs a new operator of `role` in to the console, as a browser would.
 pub async fn console_login(
     app: &TestApp,
     role: mailroom::domain::operator::Role,
 ) -> ConsoleClient<'_> {
     let email = app.create_operator(role).await;
+    app.console_sign_in(&email).await
+}
+
+impl TestApp {
+    /// Signs the operator `email` in to the console (another session each
+    /// time), as a browser would, and reads the CSRF token from the page
+    /// the sign-in leads to, as the page's forms and scripts do.
+    pub async fn console_sign_in(&self, email: &str) -> ConsoleClient<'_> {
+        sign_in(self, email).await
+    }
+}
+
+async fn sign_in<'a>(app: &'a TestApp, email: &str) -> ConsoleClient<'a> {
     let client = no_redirects();
     let form = client
         .get(app.url("/console/login"))
@@ -85,7 +108,7 @@ pub async fn console_login(
         .post(app.url("/console/login"))
         .header("Cookie", format!("mailroom_login_csrf={login_csrf}"))
         .form(&[
-            ("email", email.as_str()),
+            ("email", email),
             ("password", OPERATOR_PASSWORD),
             ("csrf", field.as_str()),
             ("next", "/console/"),
@@ -95,12 +118,41 @@ pub async fn console_login(
         .expect("sign in");
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let session = set_cookie(&response, "mailroom_session").expect("a session cookie");
-    ConsoleClient {
+    let mut console = ConsoleClient {
         app,
-        csrf: mailroom::domain::token::csrf_token(&session),
+        csrf: String::new(),
         session,
         client,
+    };
+    // Follow the sign-in's redirects to a page, as a browser would.
+    let mut location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("the sign-in redirects")
+        .to_owned();
+    let mut landed = console.get(&location).await;
+    for _ in 0..5 {
+        let Some(next) = landed
+            .location
+            .clone()
+            .filter(|_| landed.status.is_redirection())
+        else {
+            break;
+        };
+        location = next;
+        landed = console.get(&location).await;
     }
+    assert_eq!(landed.status, StatusCode::OK, "{location}: {}", landed.html);
+    let token = meta_csrf(&landed.html);
+    assert!(!token.is_empty(), "an empty CSRF token on {location}");
+    assert_eq!(
+        form_csrf(&landed.html),
+        token,
+        "the page's forms carry the token its scripts send"
+    );
+    console.csrf = token;
+    console
 }
 
 impl ConsoleClient<'_> {

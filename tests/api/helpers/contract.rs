@@ -34,8 +34,18 @@ impl Answer {
         self.body["Message"].as_str().unwrap_or_default()
     }
 
+    /// The `Result` (an ExternalID) of an answer that must carry one; a
+    /// missing, empty or non-text `Result` fails the test with the body, so
+    /// two answers without one never compare equal.
     pub fn result(&self) -> &str {
-        self.body["Result"].as_str().unwrap_or_default()
+        self.result_opt()
+            .filter(|result| !result.is_empty())
+            .unwrap_or_else(|| panic!("no Result in {:?}", self.body))
+    }
+
+    /// The `Result`, for answers that may carry none.
+    pub fn result_opt(&self) -> Option<&str> {
+        self.body["Result"].as_str()
     }
 }
 

@@ -43,6 +43,25 @@ impl TestApp {
         answer.body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Ends a session's life now, in its stored row (as the clock would):
+    /// `token` is the bearer token or the console cookie's value.
+    pub async fn expire_session(&self, token: &str) {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use mailroom::store::schema::operator_sessions;
+        let hash = mailroom::domain::token::hash_token(token);
+        let past = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
+        let updated = self
+            .with_store(move |conn| {
+                Ok(diesel::update(
+                    operator_sessions::table.filter(operator_sessions::token_hash.eq(hash)),
+                )
+                .set(operator_sessions::expires_at.eq(past))
+                .execute(conn)?)
+            })
+            .await;
+        assert_eq!(updated, 1, "one stored session has this token");
+    }
+
     /// A call to the operator API with a bearer token.
     pub async fn operator_call(
         &self,
