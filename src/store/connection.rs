@@ -161,7 +161,10 @@ pub fn build_pool(target: DbTarget, options: &PoolOptions) -> Result<DbPool, r2d
 }
 
 /// How many times in all a unit of work runs while it keeps losing races to
-/// concurrent writers: the store's one retry budget.
+/// concurrent writers: the store's one retry budget. Each round of a race
+/// has one winner, so the budget bounds how many concurrent writers of one
+/// row are served (on PostgreSQL 20 concurrent updates of one customer used
+/// up a budget of 10).
 const RACE_ATTEMPTS: u32 = 40;
 
 /// The store's one retry loop: runs `unit` again, after a short random pause

@@ -504,11 +504,25 @@ async fn exists_result_codes(backend: Backend) {
         (StatusCode::OK, 1, external_id.as_str())
     );
     let by_username = app
-        .post("Accounts/Exists", &json!({"Email": "ADMIN@exists.example"}))
+        .post(
+            "Accounts/Exists",
+            &json!({"SyncOptions": {"username": "ADMIN@exists.example"}}),
+        )
         .await;
     assert_eq!(
         (by_username.code(), by_username.result()),
         (1, external_id.as_str())
+    );
+    // The account email is not a username: the storefront user's email may
+    // be anyone's, and only the identifying options the call sends count.
+    let by_email = app
+        .post("Accounts/Exists", &json!({"Email": "ADMIN@exists.example"}))
+        .await;
+    assert_eq!(
+        (by_email.code(), by_email.result_opt()),
+        (0, None),
+        "{}",
+        by_email.body
     );
     let by_bss_id = app.post("Accounts/Exists", &json!({"ID": "600"})).await;
     assert_eq!(
@@ -595,6 +609,8 @@ async fn exists_result_codes(backend: Backend) {
         .post("Accounts/Delete", &json!({"ExternalID": external_id}))
         .await;
     assert_eq!(deleted.code(), 0);
+    // Delete released the domain: by it, nobody exists any more; by its
+    // ExternalID, the tombstone answers why it cannot be linked.
     let gone = app
         .post(
             "Accounts/Exists",
@@ -603,6 +619,13 @@ async fn exists_result_codes(backend: Backend) {
         .await;
     assert_eq!(
         (gone.code(), gone.message()),
+        (0, "The account does not exist.")
+    );
+    let tombstone = app
+        .post("Accounts/Exists", &json!({"ExternalID": external_id}))
+        .await;
+    assert_eq!(
+        (tombstone.code(), tombstone.message()),
         (2, "The account exists but was deleted.")
     );
 }
@@ -648,7 +671,8 @@ async fn delete_keeps_data_and_is_idempotent(backend: Backend) {
         "the tombstone keeps the data"
     );
 
-    // A deleted customer is not synchronized back to life, nor its domain reused.
+    // A deleted customer is not synchronized back to life; its domain is
+    // free for a new account.
     let mut again = account("700", "delete.example");
     again["ExternalID"] = json!(external_id);
     let answer = app.post("Accounts/Synchronize", &again).await;
@@ -660,34 +684,38 @@ async fn delete_keeps_data_and_is_idempotent(backend: Backend) {
     let mut new_account = account("701", "delete.example");
     new_account["SyncOptions"]["username"] = json!("new-owner");
     let answer = app.post("Accounts/Synchronize", &new_account).await;
-    assert_eq!(answer.code(), -80021);
+    assert_eq!(answer.code(), 0, "{}", answer.body);
+    assert_ne!(answer.result(), external_id);
 
     let unknown = app
         .post("Accounts/Delete", &json!({"ExternalID": "cus_unknown"}))
         .await;
-    assert_eq!((unknown.status, unknown.code()), (StatusCode::OK, -7));
+    assert_eq!(
+        (unknown.status, unknown.code(), unknown.result_opt()),
+        (StatusCode::OK, 0, None)
+    );
     let missing = app
         .post("Accounts/Delete", &json!({"ExternalID": ""}))
         .await;
-    assert_eq!(
-        (missing.status, missing.code()),
-        (StatusCode::BAD_REQUEST, -2)
-    );
+    assert_eq!((missing.status, missing.code()), (StatusCode::OK, -2));
     assert_eq!(
         missing.message(),
-        "ExternalID is required to delete a customer."
+        "ExternalID or ID is required to delete a customer."
     );
-    // Another application cannot delete it.
+    // Another application cannot delete it: for that application there is
+    // nothing to delete.
     let second = app.second_application("other").await;
     let created = app.synchronize(&account("702", "keep.example")).await;
+    let kept = created.result().to_owned();
     let answer = app
-        .post_as(
-            &second,
-            "Accounts/Delete",
-            &json!({"ExternalID": created.result()}),
-        )
+        .post_as(&second, "Accounts/Delete", &json!({"ExternalID": kept}))
         .await;
-    assert_eq!(answer.code(), -7);
+    assert_eq!((answer.code(), answer.result_opt()), (0, None));
+    let details = app
+        .with_store(move |conn| customers::load_details(conn, &kept))
+        .await
+        .unwrap();
+    assert_eq!(details.customer.status.as_str(), "active");
 }
 
 async fn unknown_external_id_on_synchronize(backend: Backend) {
@@ -695,13 +723,11 @@ async fn unknown_external_id_on_synchronize(backend: Backend) {
     let mut body = account("800", "unknown.example");
     body["ExternalID"] = json!("cus_nothere");
     let answer = app.post("Accounts/Synchronize", &body).await;
-    assert_eq!(
-        (answer.code(), answer.message()),
-        (
-            -7,
-            "No customer of this application has ExternalID cus_nothere."
-        )
-    );
+    // Not a refusal: the call falls back to its BSS account id, which names
+    // no customer yet, so the customer is created under a valid ExternalID.
+    assert_eq!((answer.code(), answer.message()), (0, "Customer created."));
+    assert_ne!(answer.result(), "cus_nothere");
+    assert!(answer.result().starts_with("cus_"));
 }
 
 async fn resellers_are_linked(backend: Backend) {
@@ -783,12 +809,24 @@ async fn bss_notification_mode_returns_a_password_once(backend: Backend) {
     assert!(!stored.contains(&generated));
     assert!(password::verify(&generated, &stored));
 
+    // A retry without our ExternalID (the first answer may have been lost)
+    // gets a fresh password, never the first one again.
     let retry = app.synchronize(&account("900", "bssmode.example")).await;
     assert_eq!(retry.result(), created.result());
-    assert_eq!(retry.body["SendNotification"], false);
+    assert_eq!(retry.body["SendNotification"], true);
+    let fresh = retry.body["GeneratedPassword"]
+        .as_str()
+        .expect("a fresh password");
+    assert_ne!(fresh, generated, "never returned twice");
+    // With our ExternalID the BSS has read an answer: no password at all.
+    let mut update = account("900", "bssmode.example");
+    update["ExternalID"] = json!(created.result());
+    let answer = app.synchronize(&update).await;
+    assert_eq!(answer.body["SendNotification"], false);
     assert!(
-        retry.body.get("GeneratedPassword").is_none(),
-        "never returned twice"
+        answer.body.get("GeneratedPassword").is_none(),
+        "{}",
+        answer.body
     );
 }
 
