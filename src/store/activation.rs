@@ -119,8 +119,8 @@ pub enum ResendOutcome {
     AlreadyActivated,
     /// The customer is suspended or deleted.
     NotActive,
-    /// An access mail for the customer was queued less than the given
-    /// while ago (the public form's per-customer limit).
+    /// A new link was queued for the customer less than the given while
+    /// ago (the public form's per-customer limit).
     TooSoon,
     NotFound,
 }
@@ -136,8 +136,8 @@ pub enum ResendCustomer<'a> {
 
 /// Queues a fresh access mail for a customer that has not activated, in one
 /// transaction with expiring every link it was sent before. With
-/// `not_within`, nothing is queued when an access mail for the customer was
-/// queued within that while.
+/// `not_within`, nothing is queued when a new link was queued for the
+/// customer within that while.
 pub fn resend_access_mail(
     conn: &mut DbConnection,
     customer: ResendCustomer<'_>,
@@ -169,7 +169,12 @@ pub fn resend_access_mail(
         }
         let now = Utc::now().naive_utc();
         if let Some(while_) = not_within {
-            if outbox::queued_for_customer_since(conn, template_name, customer_id, now - while_)? {
+            if outbox::queued_again_for_customer_since(
+                conn,
+                template_name,
+                customer_id,
+                now - while_,
+            )? {
                 return Ok(ResendOutcome::TooSoon);
             }
         }

@@ -120,26 +120,34 @@ pub fn queue_again_for_customer(
     now: NaiveDateTime,
 ) -> Result<i64, StoreError> {
     let key = format!(
-        "{template_name}:customer:{customer_id}:again:{}",
+        "{}{}",
+        again_key_prefix(template_name, customer_id),
         uuid::Uuid::new_v4().simple()
     );
     Ok(insert(conn, &key, template_name, Some(customer_id), None, now)?.id)
 }
 
-/// Whether `template_name` was queued for the customer since `since`.
-pub fn queued_for_customer_since(
+/// Whether `template_name` was queued for the customer once more (see
+/// [`queue_again_for_customer`]) since `since`. The first mail, queued when
+/// the customer was created, does not count.
+pub fn queued_again_for_customer_since(
     conn: &mut DbConnection,
     template_name: &str,
     customer_id: i64,
     since: NaiveDateTime,
 ) -> Result<bool, StoreError> {
+    let again = format!("{}%", again_key_prefix(template_name, customer_id));
     let count: i64 = outbox::table
         .filter(outbox::customer_id.eq(customer_id))
-        .filter(outbox::template_name.eq(template_name))
+        .filter(outbox::dedupe_key.like(again))
         .filter(outbox::created_at.gt(since))
         .count()
         .get_result(conn)?;
     Ok(count > 0)
+}
+
+fn again_key_prefix(template_name: &str, customer_id: i64) -> String {
+    format!("{template_name}:customer:{customer_id}:again:")
 }
 
 /// Queues a test mail of a template to an address.

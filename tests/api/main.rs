@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod accounts_gaps;
+mod activation_links;
 mod audit;
 mod auth;
 mod bad_input;
