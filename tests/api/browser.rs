@@ -6,6 +6,7 @@
 //! visits under `target/tmp/screenshots/`, to look at the layout by eye.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, LazyLock};
@@ -71,6 +72,8 @@ fn start_chromedriver(path: &Path) -> (Child, u16) {
     for _ in 0..DRIVER_ATTEMPTS {
         let mut driver = Command::new(path)
             .arg("--port=0")
+            // Its own process group, with the Chromium it starts (see Drop).
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -127,7 +130,7 @@ fn start_chromedriver(path: &Path) -> (Child, u16) {
 }
 
 /// A chromedriver process and a headless Chromium session on it.
-/// Dropping it (a test that failed) stops chromedriver.
+/// Dropping it stops both, also when a failed test left the session open.
 struct Browser {
     client: Client,
     driver: Child,
@@ -256,6 +259,14 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver leads a process group holding the Chromium it
+        // started: end the group, or a failed test leaves Chromium running.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
