@@ -1,13 +1,15 @@
 //! The console in a real headless Chromium, driven over WebDriver
 //! (Debian's chromium and chromium-driver; `.ci/run` installs them). Without
-//! chromedriver these tests say so and pass, except in CI where they fail.
-//! Each test leaves screenshots of the pages it visits under
-//! `target/tmp/screenshots/`, to look at the layout by eye.
+//! chromedriver or Chromium these tests say so on standard error
+//! (`SKIPPED: …`) and pass, except in CI where they fail
+//! (`helpers::skip_or_fail`). Each test leaves screenshots of the pages it
+//! visits under `target/tmp/screenshots/`, to look at the layout by eye.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::LazyLock;
+use std::sync::{mpsc, LazyLock};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -15,32 +17,120 @@ use mailroom::domain::operator::Role;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::helpers::{account, spawn_app, Backend, TestApp, OPERATOR_PASSWORD};
+use crate::helpers::{account, skip_or_fail, spawn_app, Backend, TestApp, OPERATOR_PASSWORD};
 
 /// Two cores: one browser at a time keeps the tests from timing each other out.
 static ONE_BROWSER: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(1));
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn chromedriver() -> Option<PathBuf> {
-    let path = std::env::var_os("MAILROOM_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-    if path.exists() {
-        return Some(path);
+/// How many times chromedriver is started before its failure to listen is
+/// the test's failure.
+const DRIVER_ATTEMPTS: usize = 3;
+
+/// The chromedriver and Chromium to use, when both are there; otherwise
+/// the test is skipped (or, under CI, fails) through `skip_or_fail`.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    let from = |variable: &str, default: &str| {
+        std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    };
+    let driver = from("MAILROOM_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let chromium = from("MAILROOM_CHROMIUM", "/usr/bin/chromium");
+    for (path, what, variable) in [
+        (&driver, "chromedriver", "MAILROOM_CHROMEDRIVER"),
+        (&chromium, "Chromium", "MAILROOM_CHROMIUM"),
+    ] {
+        if !path.exists() {
+            skip_or_fail(
+                "browser",
+                &format!(
+                    "no {what} at {} (apt-get install chromium chromium-driver, or set {variable})",
+                    path.display()
+                ),
+            );
+            return None;
+        }
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "chromedriver is required in CI (apt-get install chromium chromium-driver)"
+    Some((driver, chromium))
+}
+
+/// The port in chromedriver's "ChromeDriver was started successfully on
+/// port N." line.
+fn announced_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("started successfully on port ")?;
+    rest.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()
+}
+
+/// Starts chromedriver on a port the kernel picks (`--port=0`), so no
+/// other process can take it between choosing and binding, and reads the
+/// port from the line it prints once it listens. A chromedriver that exits
+/// before that line is started again, up to `DRIVER_ATTEMPTS` times.
+fn start_chromedriver(path: &Path) -> (Child, u16) {
+    let mut failures = Vec::new();
+    for _ in 0..DRIVER_ATTEMPTS {
+        let mut driver = Command::new(path)
+            .arg("--port=0")
+            // Its own process group, with the Chromium it starts (see Drop).
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromedriver starts");
+        // Both streams are read until they end, so chromedriver never
+        // blocks on a full pipe; the channel closes when it exits.
+        let (lines, received) = mpsc::channel();
+        let stdout = driver.stdout.take().unwrap();
+        let stderr = driver.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = lines.send(line);
+                }
+            });
+        }
+        drop(lines);
+        let deadline = Instant::now() + WAIT;
+        let mut output = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => match announced_port(&line) {
+                    Some(0) => {
+                        let _ = driver.kill();
+                        let _ = driver.wait();
+                        panic!("this chromedriver cannot pick its own port (--port=0): {line}");
+                    }
+                    Some(port) => return (driver, port),
+                    None => output.push(line),
+                },
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    panic!(
+                        "chromedriver did not say it listens within {WAIT:?}:\n{}",
+                        output.join("\n")
+                    );
+                }
+            }
+        }
+        let status = driver.wait().expect("chromedriver's exit status");
+        failures.push(format!("exited with {status}:\n{}", output.join("\n")));
+    }
+    panic!(
+        "chromedriver never listened in {DRIVER_ATTEMPTS} attempts:\n{}",
+        failures.join("\n")
     );
-    eprintln!(
-        "note: browser tests skipped, no chromedriver at {}",
-        path.display()
-    );
-    None
 }
 
 /// A chromedriver process and a headless Chromium session on it.
+/// Dropping it stops both, also when a failed test left the session open.
 struct Browser {
     client: Client,
     driver: Child,
@@ -50,30 +140,15 @@ struct Browser {
 
 impl Browser {
     async fn start(test: &'static str) -> Option<Self> {
-        let driver_path = chromedriver()?;
+        let (driver_path, chromium) = browser_binaries()?;
         // Two TLS backends end up linked in the test binary: pick one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(driver_path)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (driver, port) = start_chromedriver(&driver_path);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": std::env::var("MAILROOM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "binary": chromium,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu",
                          "--disable-background-networking", "--disable-dev-shm-usage",
                          "--window-size=1400,1000"]
@@ -139,6 +214,23 @@ impl Browser {
         }
     }
 
+    /// Waits until the current page's URL satisfies `done` (a form that
+    /// navigated has replaced the page it was sent from).
+    async fn wait_for_url(&self, what: &str, done: impl Fn(&url::Url) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let current = self.client.current_url().await.expect("the current URL");
+            if done(&current) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the browser never reached {what}; it is at {current}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn fill(&self, css: &str, value: &str) {
         let field = self.find(css).await;
         field.clear().await.unwrap();
@@ -159,8 +251,22 @@ impl Browser {
         email
     }
 
-    async fn finish(mut self) {
+    /// Closes the session (and its Chromium); chromedriver stops on drop.
+    async fn finish(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver leads a process group holding the Chromium it
+        // started: end the group, or a failed test leaves Chromium running.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -168,10 +274,11 @@ impl Browser {
 
 async fn operator_edits_a_template_with_live_preview() {
     let _turn = ONE_BROWSER.acquire().await.unwrap();
-    let app = spawn_app(Backend::Sqlite).await;
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
     let Some(browser) = Browser::start("template-editor").await else {
         return;
     };
+    let app = spawn_app(Backend::Sqlite).await;
     browser.goto(&app, "/").await;
     browser.screenshot("landing").await;
     browser.sign_in(&app, Role::Admin).await;
@@ -280,11 +387,12 @@ async fn operator_edits_a_template_with_live_preview() {
 
 async fn mail_admin_reads_but_is_refused_an_edit() {
     let _turn = ONE_BROWSER.acquire().await.unwrap();
-    let app = spawn_app(Backend::Sqlite).await;
-    app.synchronize(&account("b1", "mailadmin.example")).await;
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
     let Some(browser) = Browser::start("mail-admin").await else {
         return;
     };
+    let app = spawn_app(Backend::Sqlite).await;
+    app.synchronize(&account("b1", "mailadmin.example")).await;
     browser.sign_in(&app, Role::MailAdmin).await;
     browser
         .goto(&app, "/console/templates/access_instructions")
@@ -313,6 +421,10 @@ async fn mail_admin_reads_but_is_refused_an_edit() {
 
 async fn admin_finds_a_synchronized_customer() {
     let _turn = ONE_BROWSER.acquire().await.unwrap();
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
+    let Some(browser) = Browser::start("customers").await else {
+        return;
+    };
     let app = spawn_app(Backend::Sqlite).await;
     for n in 0..3 {
         app.synchronize(&account(&format!("f{n}"), &format!("find{n}.example")))
@@ -322,9 +434,6 @@ async fn admin_finds_a_synchronized_customer() {
     hostile["Name"] = json!("<img src=x onerror=alert(1)>Hostile Ltd");
     let created = app.synchronize(&hostile).await;
     let external_id = created.body["Result"].as_str().unwrap().to_owned();
-    let Some(browser) = Browser::start("customers").await else {
-        return;
-    };
     browser.sign_in(&app, Role::Admin).await;
     browser.goto(&app, "/console/customers").await;
     browser.screenshot("list").await;
@@ -335,6 +444,13 @@ async fn admin_finds_a_synchronized_customer() {
         .click()
         .await
         .unwrap();
+    // The unfiltered list holds the row too: wait for the search's page.
+    browser
+        .wait_for_url("the search results", |url| {
+            url.query_pairs()
+                .any(|(name, value)| name == "q" && value == "hostile.example")
+        })
+        .await;
     let row = browser
         .find(&format!("#customers tr[data-external-id='{external_id}']"))
         .await;
@@ -381,10 +497,11 @@ async fn admin_finds_a_synchronized_customer() {
 
 async fn super_admin_creates_and_revokes_a_key() {
     let _turn = ONE_BROWSER.acquire().await.unwrap();
-    let app = spawn_app(Backend::Sqlite).await;
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
     let Some(browser) = Browser::start("keys").await else {
         return;
     };
+    let app = spawn_app(Backend::Sqlite).await;
     browser.sign_in(&app, Role::SuperAdmin).await;
     browser.goto(&app, "/console/sync-options").await;
     browser.find("#bss-json").await;

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -90,25 +90,90 @@ fn app_keys_are_created_listed_and_revoked() {
     assert!(!ok && stderr.contains("no application"), "{stderr}");
 }
 
+/// What a child process wrote on one of its streams, line by line, as it
+/// arrives; a waiter is woken on each line and at the end of the stream.
+struct Collected {
+    state: Mutex<Stream>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Stream {
+    text: String,
+    ended: bool,
+}
+
+impl Collected {
+    /// Collects `stream` on a thread of its own until it ends.
+    fn start(stream: impl std::io::Read + Send + 'static) -> Arc<Self> {
+        let collected = Arc::new(Self {
+            state: Mutex::new(Stream::default()),
+            changed: Condvar::new(),
+        });
+        let sink = Arc::clone(&collected);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut state = sink.state.lock().unwrap();
+                state.text.push_str(&line);
+                state.text.push('\n');
+                sink.changed.notify_all();
+            }
+            sink.state.lock().unwrap().ended = true;
+            sink.changed.notify_all();
+        });
+        collected
+    }
+
+    /// Waits until `found` finds something in the text so far, up to
+    /// `timeout`; fails when the stream ends (the process exited) first.
+    fn wait_for<T>(&self, what: &str, timeout: Duration, found: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if let Some(value) = found(&state.text) {
+                return value;
+            }
+            assert!(
+                !state.ended,
+                "the stream ended without {what}:\n{}",
+                state.text
+            );
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {what} within {timeout:?} in:\n{}",
+                state.text
+            );
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
+    /// Waits until the stream has ended, up to `deadline`; whether it did.
+    fn wait_for_end(&self, deadline: Instant) -> bool {
+        let mut state = self.state.lock().unwrap();
+        while !state.ended {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+        true
+    }
+
+    fn text(&self) -> String {
+        self.state.lock().unwrap().text.clone()
+    }
+}
+
 /// A running `mailroom serve` whose output is collected.
 struct Served {
     child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Collected>,
+    stderr: Arc<Collected>,
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut text = sink.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
-        }
-    });
-    text
-}
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Served {
     fn start(dir: &tempfile::TempDir) -> Self {
@@ -119,8 +184,8 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let stdout = Collected::start(child.stdout.take().unwrap());
+        let stderr = Collected::start(child.stderr.take().unwrap());
         Self {
             child,
             stdout,
@@ -128,42 +193,57 @@ impl Served {
         }
     }
 
+    /// The port of the "mailroom listening" log line.
     fn wait_for_port(&self) -> u16 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let port = self.stderr.lock().unwrap().lines().find_map(|line| {
-                let entry: Value = serde_json::from_str(line).ok()?;
-                (entry["fields"]["message"] == "mailroom listening")
-                    .then(|| entry["fields"]["port"].as_u64())?
-            });
-            if let Some(port) = port {
-                return u16::try_from(port).unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no listening line in {}",
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.stderr
+            .wait_for("\"mailroom listening\" log line", START_TIMEOUT, |text| {
+                text.lines().find_map(|line| {
+                    let entry: Value = serde_json::from_str(line).ok()?;
+                    (entry["fields"]["message"] == "mailroom listening")
+                        .then(|| entry["fields"]["port"].as_u64())?
+                })
+            })
+            .try_into()
+            .unwrap()
     }
 
+    /// The first application's id and key, printed on standard output on a
+    /// first start. `serve` prints them after the server is bound (after
+    /// the listening line), so they are waited for on their own stream.
+    fn wait_for_credentials(&self) -> (String, String) {
+        self.stdout
+            .wait_for("first-start credentials", START_TIMEOUT, |text| {
+                let value = |header: &str| {
+                    text.lines()
+                        .find_map(|line| line.trim().strip_prefix(&format!("{header}: ")))
+                        .map(str::to_owned)
+                };
+                Some((
+                    value("X-CloudPlatform-ApplicationId")?,
+                    value("X-CloudPlatform-APIKey")?,
+                ))
+            })
+    }
+
+    /// Stops the process with SIGTERM and returns everything it wrote on
+    /// standard output and standard error.
     fn stop(mut self) -> (String, String) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        // Both streams end when the process exits.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("mailroom did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !(self.stdout.wait_for_end(deadline) && self.stderr.wait_for_end(deadline)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "mailroom did not stop on SIGTERM; it wrote:\n{}",
+                self.stderr.text()
+            );
         }
-        std::thread::sleep(Duration::from_millis(100));
-        let stdout = self.stdout.lock().unwrap().clone();
-        let stderr = self.stderr.lock().unwrap().clone();
-        (stdout, stderr)
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "mailroom exited with {status} on SIGTERM");
+        (self.stdout.text(), self.stderr.text())
     }
 }
 
@@ -172,9 +252,7 @@ fn first_start_prints_a_working_key_that_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let served = Served::start(&dir);
     let port = served.wait_for_port();
-    let stdout = served.stdout.lock().unwrap().clone();
-    let app_id = header_value(&stdout, "X-CloudPlatform-ApplicationId").to_owned();
-    let key = header_value(&stdout, "X-CloudPlatform-APIKey").to_owned();
+    let (app_id, key) = served.wait_for_credentials();
 
     let client = reqwest::Client::new();
     let call = |key: &str| {

@@ -5,23 +5,69 @@ use mailroom::http::openapi;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend};
+use crate::helpers::{self, spawn_app, spawn_app_with, Backend};
 
 const OPENAPI_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
 const RESULT_CODES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/result-codes.md");
 
-/// Compares a committed file with its generated text; with
-/// `UPDATE_SNAPSHOTS=1` rewrites the file instead.
+/// Compares a committed file with its generated text, and fails with a diff
+/// when they differ. With `UPDATE_SNAPSHOTS` on (set, not `0`/`false`) it
+/// rewrites the file instead and says so on standard error, past libtest's
+/// capture; under CI that is refused, so CI always compares.
 fn assert_committed(path: &str, generated: &str, command: &str) {
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(path, generated).expect("write the snapshot");
+    let committed = std::fs::read_to_string(path).ok();
+    if helpers::env_flag("UPDATE_SNAPSHOTS") {
+        assert!(
+            !helpers::in_ci(),
+            "UPDATE_SNAPSHOTS is refused under CI: CI compares the committed {path} with the \
+             code, it never rewrites it. Unset UPDATE_SNAPSHOTS (or CI, locally)."
+        );
+        if committed.as_deref() == Some(generated) {
+            helpers::say_loudly(&format!("SNAPSHOT unchanged: {path}"));
+        } else {
+            write_atomically(path, generated);
+            helpers::say_loudly(&format!(
+                "SNAPSHOT UPDATED: {path} was rewritten from the code; review `git diff {path}`"
+            ));
+        }
         return;
     }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{path} differs from the code. Regenerate it with `{command}` or `UPDATE_SNAPSHOTS=1 cargo test`."
-    );
+    let Some(committed) = committed else {
+        panic!("{path} is missing. Generate it with `{command}` or `UPDATE_SNAPSHOTS=1 cargo test documents`.");
+    };
+    if committed != generated {
+        let diff = similar::TextDiff::from_lines(&committed, generated)
+            .unified_diff()
+            .context_radius(2)
+            .header(path, "generated from the code")
+            .to_string();
+        let shown: Vec<&str> = diff.lines().take(80).collect();
+        let more = diff.lines().count().saturating_sub(shown.len());
+        panic!(
+            "{path} differs from the code. Regenerate it with `{command}` or \
+             `UPDATE_SNAPSHOTS=1 cargo test documents`, and review the diff.\n{}{}",
+            shown.join("\n"),
+            if more > 0 {
+                format!("\n… and {more} more lines")
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+/// Replaces `path` in one step, so that a test reading it meanwhile (the
+/// served document is compared with it) sees the old or the new text.
+fn write_atomically(path: &str, text: &str) {
+    let target = std::path::Path::new(path);
+    let folder = target.parent().expect("the snapshot's folder");
+    let mut temporary = tempfile::NamedTempFile::new_in(folder).expect("a temporary file");
+    std::io::Write::write_all(&mut temporary, text.as_bytes()).expect("write the snapshot");
+    if let Ok(metadata) = std::fs::metadata(target) {
+        // A temporary file is private; the snapshot keeps its own mode.
+        let _ = temporary.as_file().set_permissions(metadata.permissions());
+    }
+    temporary.persist(target).expect("replace the snapshot");
 }
 
 #[test]

@@ -59,6 +59,7 @@ async fn exists_code(app: &TestApp, external_id: &str) -> (StatusCode, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_answers_503_and_recovers() {
+    // No server: a loud skip, or under CI a failure (`helpers::skip_or_fail`).
     if !backend_available(Backend::Postgres) {
         return;
     }

@@ -17,29 +17,44 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// Whether PostgreSQL tests can run. Without a server they are skipped
-/// with a note, except in CI (`CI` set) where that is a failure.
+/// Whether a test can run on `backend`. SQLite always can; PostgreSQL when
+/// the server of [`postgres_admin_url`] accepts a connection (tried once per
+/// process). When it does not, this goes through
+/// [`skip_or_fail`](super::skip_or_fail): a `SKIPPED:` line naming the test
+/// and `false`, or under CI a panic with the reason.
+#[track_caller]
 pub fn backend_available(backend: Backend) -> bool {
-    static POSTGRES: OnceLock<bool> = OnceLock::new();
+    static POSTGRES: OnceLock<Result<(), String>> = OnceLock::new();
     if backend == Backend::Sqlite {
         return true;
     }
-    *POSTGRES.get_or_init(|| match PgConnection::establish(&postgres_admin_url()) {
-        Ok(_) => true,
-        Err(error) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "PostgreSQL at {} is required in CI: {error}",
-                postgres_admin_url()
+    let reachable = POSTGRES.get_or_init(|| {
+        let url = postgres_admin_url();
+        PgConnection::establish(&url).map(drop).map_err(|error| {
+            format!(
+                "no PostgreSQL server at {}: {error}",
+                without_password(&url)
             )
-        }
-        Err(error) => {
-            eprintln!(
-                "note: PostgreSQL tests skipped, no server at {}: {error}",
-                postgres_admin_url()
-            );
+        })
+    });
+    match reachable {
+        Ok(()) => true,
+        Err(why) => {
+            super::skip_or_fail("PostgreSQL", why);
             false
         }
-    })
+    }
+}
+
+/// `url` as it may be printed: without its password, if it has one.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// A database that lives as long as the test.
