@@ -197,6 +197,11 @@ pub fn documentation_table() -> String {
          user. For any other negative code the storefront shows \"Contact your support \
          department\" and only BSS staff see the message. Every answer carries the code twice, \
          as `Code` and `ErrorCode`, and the message as `Message` and `ErrorMessage`.\n\n\
+         The BSS is a .NET client that reads the code from an HTTP 200 answer and takes any \
+         other status for a transport failure, so every outcome of a JSON body is HTTP 200, \
+         refusals included. Only bad credentials (401), a body that is not JSON at all (400), \
+         a body over the limit (413) and an unavailable database (503, which the BSS retries) \
+         use another status, besides an unexpected failure (500).\n\n\
          | Code | Name | HTTP | Shown to | Meaning |\n\
          |---:|---|---:|---|---|\n",
     );
