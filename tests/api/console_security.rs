@@ -13,7 +13,8 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::helpers::{
-    account, console_login, spawn_app, spawn_app_with, Backend, TestApp, OPERATOR_PASSWORD,
+    account, console_login, spawn_app, spawn_app_with, spawn_app_with_clock, Backend, TestApp,
+    OPERATOR_PASSWORD,
 };
 
 /// Signs a new operator of `role` in to the console and returns the whole
@@ -173,7 +174,51 @@ async fn only_super_admins_open_the_integrations_page(backend: Backend) {
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
 }
 
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    TestApp::send(
+        app.client
+            .post(app.url("/operator/api/sessions"))
+            .json(&serde_json::json!({"email": email, "password": password})),
+    )
+    .await
+    .status
+}
+
+async fn a_sign_in_lockout_ends_after_its_time(backend: Backend) {
+    use mailroom::http::throttle::{LOCKOUT, MAX_FAILURES};
+    let clock = std::sync::Arc::new(mailroom::clock::ManualClock::new());
+    let app = spawn_app_with_clock(backend, clock.clone()).await;
+    let email = app.create_operator(Role::Admin).await;
+    for _ in 0..MAX_FAILURES {
+        assert_eq!(
+            sign_in(&app, &email, "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked: even the right password is refused until the lockout ends.
+    assert_eq!(
+        sign_in(&app, &email, OPERATOR_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    clock.advance(LOCKOUT - Duration::from_secs(60));
+    assert_eq!(
+        sign_in(&app, &email, OPERATOR_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    clock.advance(Duration::from_secs(60));
+    // Over: one more wrong password is one failure, not a new lockout.
+    assert_eq!(
+        sign_in(&app, &email, "wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&app, &email, OPERATOR_PASSWORD).await,
+        StatusCode::CREATED
+    );
+}
+
 both_backends!(
+    a_sign_in_lockout_ends_after_its_time,
     the_session_cookie_is_secure_behind_an_https_public_url,
     operator_sessions_are_stored_as_hashes,
     activation_tokens_are_stored_as_hashes,

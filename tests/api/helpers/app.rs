@@ -50,7 +50,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// folder of the test's own unless `customize` sets an SMTP server.
 pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
     let database = std::sync::Arc::new(TestDatabase::create(backend));
-    start_app(database, None, customize).await
+    start_app(database, None, customize, mailroom::clock::system()).await
+}
+
+/// Starts an app whose durations (sign-in lockouts, rate limits) follow
+/// `clock`, which the test moves on instead of waiting.
+pub async fn spawn_app_with_clock(
+    backend: Backend,
+    clock: mailroom::clock::SharedClock,
+) -> TestApp {
+    let database = std::sync::Arc::new(TestDatabase::create(backend));
+    start_app(database, None, |_| {}, clock).await
 }
 
 /// Starts another instance over the database of `first` (as several
@@ -64,6 +74,7 @@ pub async fn spawn_instance_of(first: &TestApp, customize: impl FnOnce(&mut Sett
         std::sync::Arc::clone(&first.database),
         Some(credentials),
         customize,
+        mailroom::clock::system(),
     )
     .await
 }
@@ -80,6 +91,7 @@ async fn start_app(
     database: std::sync::Arc<TestDatabase>,
     credentials: Option<Credentials>,
     customize: impl FnOnce(&mut Settings),
+    clock: mailroom::clock::SharedClock,
 ) -> TestApp {
     init_test_logging();
     let mail_dir = std::sync::Arc::new(tempfile::tempdir().expect("a mail folder"));
@@ -95,7 +107,7 @@ async fn start_app(
     customize(&mut settings);
     let settings = settings.validated().expect("valid test settings");
     let database_url = settings.database_url.clone();
-    let application = Application::build(settings)
+    let application = Application::build_with_clock(settings, clock)
         .await
         .expect("the application starts");
     let credentials = match credentials {
