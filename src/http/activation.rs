@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::clock::SharedClock;
 use crate::config::OperatorProfile;
 use crate::domain::password::{self, MIN_CHOSEN_LENGTH};
-use crate::domain::template::ACCESS_INSTRUCTIONS;
 use crate::domain::token::hash_token;
 use crate::http::throttle::RateLimit;
 use crate::notify::outbox::Outbox;
@@ -228,21 +227,15 @@ pub async fn new_link(
         tracing::warn!(%address, "new activation link refused: too many requests from the address");
         return same_answer(&pages);
     }
-    let hash = hash_token(&token);
     let outcome = pages
-        .store
-        .run(move |conn| {
-            activation::resend_access_mail(
-                conn,
-                ResendCustomer::ByTokenHash(&hash),
-                ACCESS_INSTRUCTIONS,
-                Some(NEW_LINK_PER_CUSTOMER),
-            )
-        })
+        .outbox
+        .send_new_activation_link(
+            ResendCustomer::ByTokenHash(hash_token(&token)),
+            Some(NEW_LINK_PER_CUSTOMER),
+        )
         .await;
     match outcome {
         Ok(ResendOutcome::Queued { outbox_id }) => {
-            pages.outbox.wake_worker();
             tracing::info!(outbox_id, "a customer asked for a new activation link");
         }
         Ok(other) => tracing::info!(outcome = ?other, "new activation link not sent"),

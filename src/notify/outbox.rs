@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::domain::template::ACCESS_INSTRUCTIONS;
+use crate::store::activation::{self, ResendCustomer, ResendOutcome};
 use crate::store::outbox::{self, OutboxRow, RetryOutcome};
 use crate::store::{Store, StoreError};
 
@@ -53,6 +55,26 @@ impl Outbox {
     pub async fn retry(&self, id: i64) -> Result<RetryOutcome, StoreError> {
         let outcome = self.store.run(move |conn| outbox::retry(conn, id)).await?;
         if matches!(outcome, RetryOutcome::Queued(_)) {
+            self.wake_worker();
+        }
+        Ok(outcome)
+    }
+
+    /// Queues a new access mail (a new activation link) for a customer who
+    /// has not activated, expiring every earlier link; see
+    /// [`activation::resend_access_mail`].
+    pub async fn send_new_activation_link(
+        &self,
+        customer: ResendCustomer,
+        not_within: Option<chrono::Duration>,
+    ) -> Result<ResendOutcome, StoreError> {
+        let outcome = self
+            .store
+            .run(move |conn| {
+                activation::resend_access_mail(conn, &customer, ACCESS_INSTRUCTIONS, not_within)
+            })
+            .await?;
+        if matches!(outcome, ResendOutcome::Queued { .. }) {
             self.wake_worker();
         }
         Ok(outcome)

@@ -126,12 +126,12 @@ pub enum ResendOutcome {
 }
 
 /// Who asks for the new link.
-#[derive(Debug, Clone, Copy)]
-pub enum ResendCustomer<'a> {
+#[derive(Debug, Clone)]
+pub enum ResendCustomer {
     /// An operator, naming the customer.
-    ByExternalId(&'a str),
+    ByExternalId(String),
     /// The public form, with the (expired) link's token hash.
-    ByTokenHash(&'a str),
+    ByTokenHash(String),
 }
 
 /// Queues a fresh access mail for a customer that has not activated, in one
@@ -140,7 +140,7 @@ pub enum ResendCustomer<'a> {
 /// customer within that while.
 pub fn resend_access_mail(
     conn: &mut DbConnection,
-    customer: ResendCustomer<'_>,
+    customer: &ResendCustomer,
     template_name: &str,
     not_within: Option<chrono::Duration>,
 ) -> Result<ResendOutcome, StoreError> {

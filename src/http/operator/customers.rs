@@ -10,8 +10,7 @@ use super::session::SignedIn;
 use super::OperatorState;
 use crate::config::NotificationMode;
 use crate::domain::operator::Permission;
-use crate::domain::template::ACCESS_INSTRUCTIONS;
-use crate::store::activation::{self, ResendCustomer, ResendOutcome};
+use crate::store::activation::{ResendCustomer, ResendOutcome};
 use crate::store::StoreError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,21 +39,11 @@ pub async fn send_new_activation_link(
         return Ok(NewLink::BssSendsMail);
     }
     let outcome = state
-        .store
-        .run(move |conn| {
-            activation::resend_access_mail(
-                conn,
-                ResendCustomer::ByExternalId(&external_id),
-                ACCESS_INSTRUCTIONS,
-                None,
-            )
-        })
+        .outbox
+        .send_new_activation_link(ResendCustomer::ByExternalId(external_id), None)
         .await?;
     Ok(match outcome {
-        ResendOutcome::Queued { outbox_id } => {
-            state.outbox.wake_worker();
-            NewLink::Queued { outbox_id }
-        }
+        ResendOutcome::Queued { outbox_id } => NewLink::Queued { outbox_id },
         other => NewLink::NotSent(other),
     })
 }

@@ -303,15 +303,12 @@ fn reclaim_identities(
             return Ok(Some((option_id.clone(), normalized.clone())));
         }
     }
-    super::contract::release_identities(conn, customer_id)?;
-    for (option_id, normalized) in &identities {
-        diesel::insert_into(customer_identities::table)
-            .values((
-                customer_identities::option_id.eq(option_id),
-                customer_identities::normalized_value.eq(normalized),
-                customer_identities::customer_id.eq(customer_id),
-            ))
-            .execute(conn)?;
-    }
+    super::contract::replace_identities(
+        conn,
+        customer_id,
+        identities
+            .iter()
+            .map(|(option_id, normalized)| (option_id.as_str(), normalized.as_str())),
+    )?;
     Ok(None)
 }

@@ -563,11 +563,18 @@ fn write_details(
             .execute(conn)?;
     }
 
-    diesel::delete(
-        customer_identities::table.filter(customer_identities::customer_id.eq(customer_id)),
-    )
-    .execute(conn)?;
-    for (option_id, normalized) in submission.identities() {
+    replace_identities(conn, customer_id, submission.identities())
+}
+
+/// Makes `identities` (option id, normalized value) the customer's
+/// identifying values, and nothing else.
+pub(super) fn replace_identities<'a>(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    identities: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), StoreError> {
+    release_identities(conn, customer_id)?;
+    for (option_id, normalized) in identities {
         diesel::insert_into(customer_identities::table)
             .values((
                 customer_identities::option_id.eq(option_id),
