@@ -51,7 +51,10 @@ impl ServerError {
 
 impl From<StoreError> for ServerError {
     fn from(error: StoreError) -> Self {
-        if error.is_unavailable() {
+        // A race still lost after the store's retry budget means the
+        // database is too busy with that row now: like an outage, it heals
+        // by itself, and a caller that retries (the BSS does on 503) wins.
+        if error.is_unavailable() || error.is_retryable_conflict() {
             Self::Unavailable(error)
         } else {
             Self::Internal(Box::new(error))
