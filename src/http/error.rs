@@ -54,7 +54,7 @@ impl From<StoreError> for ServerError {
         // A race still lost after the store's retry budget means the
         // database is too busy with that row now: like an outage, it heals
         // by itself, and a caller that retries (the BSS does on 503) wins.
-        if error.is_unavailable() || error.is_retryable_conflict() {
+        if error.is_unavailable() || error.is_serialization_failure() {
             Self::Unavailable(error)
         } else {
             Self::Internal(Box::new(error))

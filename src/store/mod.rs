@@ -65,10 +65,16 @@ impl StoreError {
         matches!(self, Self::Unavailable(_))
     }
 
+    /// True for a transaction a concurrent writer made fail (serialization
+    /// failure or deadlock): running it again can succeed.
+    pub fn is_serialization_failure(&self) -> bool {
+        connection::TransactionError::is_serialization_failure(self)
+    }
+
     /// True for a unique-key race lost to a concurrent writer: the unit of
     /// work can run again and will then see the winner's row.
     pub fn is_retryable_conflict(&self) -> bool {
-        connection::TransactionError::is_serialization_failure(self)
+        self.is_serialization_failure()
             || matches!(
                 self,
                 Self::Query(DieselError::DatabaseError(
