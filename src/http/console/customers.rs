@@ -1,6 +1,6 @@
 //! `/console/customers`: the customers the BSS applications created, a
-//! searchable list, a detail page with the audit trail and mail of each,
-//! and (for admins) suspending and restoring them.
+//! searchable list and a detail page with the audit trail and mail of each
+//! (what admins do to a customer is in `customer_actions.rs`).
 
 use std::collections::BTreeMap;
 
@@ -9,11 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::pages;
 use super::{ConsoleError, ConsoleSession};
-use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
+use crate::domain::customer::CustomerStatus;
 use crate::domain::operator::Permission;
-use crate::http::operator::customers::{send_new_activation_link, NewLink};
 use crate::http::operator::OperatorState;
-use crate::store::activation::ResendOutcome;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
@@ -53,12 +51,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/customers/{external_id}")
             .app_data(query())
             .route(web::get().to(detail)),
-    )
-    .route("/customers/{external_id}/suspend", web::post().to(suspend))
-    .route("/customers/{external_id}/restore", web::post().to(restore))
-    .route(
-        "/customers/{external_id}/activation-link",
-        web::post().to(new_activation_link),
     );
 }
 
@@ -117,7 +109,7 @@ struct ListView {
     next_href: Option<String>,
 }
 
-fn detail_href(external_id: &str) -> String {
+pub(super) fn detail_href(external_id: &str) -> String {
     format!(
         "/console/customers/{}",
         pages::encode_component(external_id)
@@ -548,123 +540,8 @@ pub async fn detail(
     )
 }
 
-fn no_such_customer(external_id: &str) -> ConsoleError {
+pub(super) fn no_such_customer(external_id: &str) -> ConsoleError {
     ConsoleError::NotFound(format!(
         "There is no customer with ExternalID {external_id}."
     ))
-}
-
-// --- A new activation link ----------------------------------------------------
-
-pub async fn new_activation_link(
-    state: web::Data<OperatorState>,
-    session: ConsoleSession,
-    path: web::Path<String>,
-    form: web::Form<ActionForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    session.check_csrf(&form.csrf)?;
-    session.require(Permission::ManageCustomers)?;
-    let external_id = path.into_inner();
-    let notice = match send_new_activation_link(&state, external_id.clone()).await? {
-        NewLink::Queued { outbox_id } => {
-            tracing::info!(operator = %session.email, customer = %external_id, outbox_id, "new activation link queued from the console");
-            "new_link"
-        }
-        NewLink::BssSendsMail => "bss_sends_mail",
-        NewLink::NotSent(ResendOutcome::NotFound) => return Err(no_such_customer(&external_id)),
-        NewLink::NotSent(ResendOutcome::AlreadyActivated) => "already_activated",
-        NewLink::NotSent(_) => "not_active",
-    };
-    Ok(super::pages::see_other(format!(
-        "{}?notice={notice}",
-        detail_href(&external_id)
-    )))
-}
-
-// --- Suspend and restore ------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn suspend(
-    state: web::Data<OperatorState>,
-    session: ConsoleSession,
-    path: web::Path<String>,
-    form: web::Form<ActionForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    change_status(
-        state,
-        session,
-        path.into_inner(),
-        &form.csrf,
-        StatusAction::Suspend,
-    )
-    .await
-}
-
-pub async fn restore(
-    state: web::Data<OperatorState>,
-    session: ConsoleSession,
-    path: web::Path<String>,
-    form: web::Form<ActionForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    change_status(
-        state,
-        session,
-        path.into_inner(),
-        &form.csrf,
-        StatusAction::Restore,
-    )
-    .await
-}
-
-async fn change_status(
-    state: web::Data<OperatorState>,
-    session: ConsoleSession,
-    external_id: String,
-    csrf: &str,
-    action: StatusAction,
-) -> Result<HttpResponse, ConsoleError> {
-    session.check_csrf(csrf)?;
-    session.require(Permission::ManageCustomers)?;
-    let target = external_id.clone();
-    let outcome = state
-        .store
-        .run(move |conn| customers::apply_status_action(conn, &target, action))
-        .await?;
-    let notice = match outcome {
-        StatusActionOutcome::NotFound => return Err(no_such_customer(&external_id)),
-        StatusActionOutcome::Changed { from, to } => {
-            tracing::info!(
-                operator = %session.email,
-                customer = %external_id,
-                %from,
-                %to,
-                "operator changed a customer's status"
-            );
-            match to {
-                CustomerStatus::Suspended => "suspended",
-                _ => "restored",
-            }
-        }
-        StatusActionOutcome::Unchanged(_) => "unchanged",
-        StatusActionOutcome::Refused(_) => "deleted",
-        StatusActionOutcome::IdentityTaken { option_id, value } => {
-            tracing::info!(
-                operator = %session.email,
-                customer = %external_id,
-                %option_id,
-                %value,
-                "a deleted customer was not restored: another customer holds its value"
-            );
-            "identity_taken"
-        }
-    };
-    Ok(super::pages::see_other(format!(
-        "{}?notice={notice}",
-        detail_href(&external_id)
-    )))
 }

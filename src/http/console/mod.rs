@@ -5,6 +5,7 @@
 //! Each page module owns its routes and its views (its page templates,
 //! called views here so that "template" always means an email template).
 
+pub mod customer_actions;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
@@ -70,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(login::configure)
             .configure(email_templates::configure)
             .configure(customers::configure)
+            .configure(customer_actions::configure)
             .configure(sync_options::configure)
             .configure(keys::configure)
             .configure(outbox::configure)

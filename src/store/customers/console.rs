@@ -303,7 +303,7 @@ fn reclaim_identities(
             return Ok(Some((option_id.clone(), normalized.clone())));
         }
     }
-    super::contract::replace_identities(
+    super::profile::replace_identities(
         conn,
         customer_id,
         identities

@@ -2,15 +2,20 @@
 //! files beside this one) the units of work of the contract and the console.
 
 mod console;
-mod contract;
+mod delete;
+mod exists;
+mod profile;
 mod retention;
+mod synchronize;
 
 pub use console::{
     apply_status_action, count_matching, list_matching, load_for_console, ConsoleCustomer,
     CustomerFilter, CustomerListRow,
 };
-pub use contract::{find_for_exists, mark_deleted, synchronize, DeleteOutcome, SyncOutcome};
+pub use delete::{mark_deleted, DeleteOutcome};
+pub use exists::find_for_exists;
 pub use retention::erase_expired_tombstones;
+pub use synchronize::{synchronize, SyncOutcome};
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,85 @@
+//! Delete: a tombstone that releases what the customer held.
+
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::{find_by_bss_account, find_by_external_id};
+use crate::domain::customer::CustomerStatus;
+use crate::store::connection::{write_transaction, DbConnection};
+use crate::store::schema::{customer_identities, customers};
+use crate::store::StoreError;
+
+/// What Delete did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted {
+        external_id: String,
+    },
+    AlreadyDeleted {
+        external_id: String,
+    },
+    /// No customer of the application has the ExternalID or the BSS
+    /// account id: nothing to delete.
+    NothingToDelete,
+}
+
+/// Marks the application's customer deleted, keeping a tombstone (when, by
+/// whom, with which TrackId) and releasing its identifying values at once:
+/// a later sign-up with the same domain or username is a new customer. The
+/// customer is the one of `external_id` when that is the application's,
+/// else the one of `bss_account_id`.
+pub fn mark_deleted(
+    conn: &mut DbConnection,
+    application_id: i64,
+    external_id: Option<&str>,
+    bss_account_id: Option<&str>,
+    deleted_by: &str,
+) -> Result<DeleteOutcome, StoreError> {
+    write_transaction(conn, |conn| {
+        let by_external_id = match external_id {
+            Some(external_id) => find_by_external_id(conn, external_id)?
+                .filter(|found| found.application_id == application_id),
+            None => None,
+        };
+        let found = match (by_external_id, bss_account_id) {
+            (Some(found), _) => Some(found),
+            (None, Some(bss_account_id)) => {
+                find_by_bss_account(conn, application_id, bss_account_id)?
+            }
+            (None, None) => None,
+        };
+        let Some(found) = found else {
+            return Ok(DeleteOutcome::NothingToDelete);
+        };
+        if found.status == CustomerStatus::Deleted {
+            return Ok(DeleteOutcome::AlreadyDeleted {
+                external_id: found.external_id,
+            });
+        }
+        let now = Utc::now().naive_utc();
+        diesel::update(customers::table.find(found.id))
+            .set((
+                customers::status.eq(CustomerStatus::Deleted.as_str()),
+                customers::deleted_at.eq(now),
+                customers::deleted_by.eq(deleted_by),
+                customers::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        release_identities(conn, found.id)?;
+        Ok(DeleteOutcome::Deleted {
+            external_id: found.external_id,
+        })
+    })
+}
+
+/// Frees a customer's identifying values for others to take.
+pub(super) fn release_identities(
+    conn: &mut DbConnection,
+    customer_id: i64,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        customer_identities::table.filter(customer_identities::customer_id.eq(customer_id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
