@@ -224,4 +224,25 @@ async fn additional_info_names_version_and_endpoints(backend: Backend) {
     }
     // Not implemented yet: not claimed.
     assert!(!endpoints.iter().any(|e| e.starts_with("Subscriptions/")));
+
+    // Audited like every contract call, under the action's own spelling.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let entries = app
+            .with_store(|conn| mailroom::store::audit::recent(conn, None, 100))
+            .await;
+        if let Some(entry) = entries
+            .iter()
+            .find(|e| e.endpoint == "Fields/AdditionalInfo")
+        {
+            assert_eq!(entry.result_code, 0);
+            assert_eq!(entry.http_status, 200);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit entry: {entries:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

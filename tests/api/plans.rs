@@ -9,11 +9,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{console_login, spawn_app, Backend, TestApp};
 
 both_backends!(
     operators_manage_plans_by_role,
-    an_unknown_product_id_records_one_plan
+    an_unknown_product_id_records_one_plan,
+    the_console_lists_plans_and_product_types
 );
 
 async fn operators_manage_plans_by_role(backend: Backend) {
@@ -266,4 +267,44 @@ async fn an_unknown_product_id_records_one_plan(backend: Backend) {
     assert_eq!(completed.status, StatusCode::OK, "{:?}", completed.body);
     assert_eq!(completed.body["source"], "bss");
     assert_eq!(completed.body["product_id"], "PRD-1001");
+}
+
+async fn the_console_lists_plans_and_product_types(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.sign_in_as(Role::Admin).await;
+    let created = app
+        .operator_call(
+            Method::POST,
+            "/plans",
+            &admin,
+            Some(
+                &json!({"product_type": "hosted_mailbox", "name": "<b>Mailbox</b> 50",
+                "attribute_values": {"storage_gb": "50"}, "unit_price_minor": 499,
+                "currency": "EUR", "billing_period_count": 1, "billing_period_unit": "months"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+
+    let reader = console_login(&app, Role::MailAdmin).await;
+    let page = reader.get("/console/plans").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page
+        .html
+        .contains("href=\"/console/plans\" aria-current=\"page\""));
+    assert!(page.html.contains(&format!("data-plan-id=\"{id}\"")));
+    assert!(
+        page.html.contains("&lt;b&gt;Mailbox&lt;/b&gt; 50"),
+        "escaped"
+    );
+    assert!(!page.html.contains("<b>Mailbox</b>"));
+    assert!(page.html.contains("4.99 EUR"));
+    assert!(page.html.contains("every 1 months"));
+    assert!(page.html.contains("storage_gb: 50"));
+    assert!(page.html.contains("data-product-type=\"hosted_mailbox\""));
+    assert!(page
+        .html
+        .contains("storage_gb (Numeric, ProductCharacteristic, per seat)"));
+    assert!(page.html.contains("data-product-type=\"archiving\""));
 }
