@@ -422,3 +422,133 @@ pub fn find_or_record_plan(
         })
     })
 }
+
+/// What saving a product type came to.
+#[derive(Debug)]
+pub enum ProductTypeChange {
+    Created(ProductType),
+    Updated(ProductType),
+    /// The type breaks the rules: one message each.
+    Invalid(Vec<String>),
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = product_types)]
+#[diesel(treat_none_as_null = true)]
+struct ProductTypeValues<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    portal_url: Option<&'a str>,
+    allow_multiple_subscriptions: bool,
+    quantity_limit: Option<i32>,
+    scope: &'a str,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = product_types)]
+struct NewProductType<'a> {
+    id: &'a str,
+    created_at: NaiveDateTime,
+    #[diesel(embed)]
+    values: ProductTypeValues<'a>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = product_type_attributes)]
+struct NewAttribute<'a> {
+    product_type_id: &'a str,
+    id: &'a str,
+    sort_order: i32,
+    name: &'a str,
+    description: Option<&'a str>,
+    usage: &'a str,
+    kind: &'a str,
+    is_required: bool,
+    linked_to_quantity: bool,
+    allow_unlimited: bool,
+    predefined_values: String,
+    slider_min: Option<i64>,
+    slider_max: Option<i64>,
+    slider_step: Option<i64>,
+}
+
+/// Adds a product type or replaces one (its attributes with it), after the
+/// domain's check. Plans keep their attribute values; a value of an
+/// attribute the type no longer has is refused when the plan is next saved.
+pub fn save_product_type(
+    conn: &mut DbConnection,
+    product_type: &ProductType,
+) -> Result<ProductTypeChange, StoreError> {
+    if let Err(problems) = product_type.check() {
+        return Ok(ProductTypeChange::Invalid(problems));
+    }
+    write_transaction(conn, |conn| {
+        let now = Utc::now().naive_utc();
+        let values = ProductTypeValues {
+            name: product_type.name.trim(),
+            description: product_type.description.as_deref(),
+            portal_url: product_type.portal_url.as_deref(),
+            allow_multiple_subscriptions: product_type.allow_multiple_subscriptions,
+            quantity_limit: product_type.quantity_limit,
+            scope: product_type.scope.as_str(),
+            updated_at: now,
+        };
+        let updated = diesel::update(product_types::table.find(&product_type.id))
+            .set(&values)
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(product_types::table)
+                .values(NewProductType {
+                    id: &product_type.id,
+                    created_at: now,
+                    values,
+                })
+                .execute(conn)?;
+        }
+        diesel::delete(
+            product_type_attributes::table
+                .filter(product_type_attributes::product_type_id.eq(&product_type.id)),
+        )
+        .execute(conn)?;
+        let attributes: Vec<NewAttribute> = product_type
+            .attributes
+            .iter()
+            .map(|a| NewAttribute {
+                product_type_id: &product_type.id,
+                id: &a.id,
+                sort_order: a.sort_order,
+                name: a.name.trim(),
+                description: a.description.as_deref(),
+                usage: a.usage.as_str(),
+                kind: a.kind.as_str(),
+                is_required: a.is_required,
+                linked_to_quantity: a.linked_to_quantity,
+                allow_unlimited: a.allow_unlimited,
+                predefined_values: serde_json::to_string(&a.predefined_values)
+                    .unwrap_or_else(|_| "[]".to_owned()),
+                slider_min: a.slider_min,
+                slider_max: a.slider_max,
+                slider_step: a.slider_step,
+            })
+            .collect();
+        // One statement a row: a multi-row insert is not one code path over
+        // both backends here, and a type has at most MAX_ATTRIBUTES.
+        for attribute in attributes {
+            diesel::insert_into(product_type_attributes::table)
+                .values(attribute)
+                .execute(conn)?;
+        }
+        let saved = product_type_by_id(conn, &product_type.id)?;
+        Ok(if updated == 0 {
+            ProductTypeChange::Created(saved)
+        } else {
+            ProductTypeChange::Updated(saved)
+        })
+    })
+}
+
+fn product_type_by_id(conn: &mut DbConnection, id: &str) -> Result<ProductType, StoreError> {
+    product_type(conn, id)?
+        .ok_or_else(|| StoreError::corrupt(format!("product type {id} vanished")))
+}

@@ -14,7 +14,8 @@ use crate::helpers::{console_login, spawn_app, Backend, TestApp};
 both_backends!(
     operators_manage_plans_by_role,
     an_unknown_product_id_records_one_plan,
-    the_console_lists_plans_and_product_types
+    the_console_lists_plans_and_product_types,
+    operators_add_and_edit_product_types
 );
 
 async fn operators_manage_plans_by_role(backend: Backend) {
@@ -307,4 +308,99 @@ async fn the_console_lists_plans_and_product_types(backend: Backend) {
         .html
         .contains("storage_gb (Numeric, ProductCharacteristic, per seat)"));
     assert!(page.html.contains("data-product-type=\"archiving\""));
+}
+
+async fn operators_add_and_edit_product_types(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_admin = app.sign_in_as(Role::MailAdmin).await;
+    let admin = app.sign_in_as(Role::Admin).await;
+    let shared = json!({"name": "Shared mailbox", "scope": "Both", "quantity_limit": 20,
+        "allow_multiple_subscriptions": true, "attributes": [
+            {"id": "storage_gb", "name": "Storage (GB)", "usage": "ProductCharacteristic",
+             "kind": "Numeric", "is_required": true, "linked_to_quantity": true},
+            {"id": "tier", "name": "Tier", "usage": "OrderCharacteristic",
+             "kind": "PredefinedChooseOne", "predefined_values": [
+                {"ID": "s", "Code": "S", "Name": "Small", "IsDefault": true}]}]});
+    let refused = app
+        .operator_call(
+            Method::PUT,
+            "/product-types/shared_mailbox",
+            &mail_admin,
+            Some(&shared),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let added = app
+        .operator_call(
+            Method::PUT,
+            "/product-types/shared_mailbox",
+            &admin,
+            Some(&shared),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    assert_eq!(added.body["attributes"][1]["sort_order"], 1);
+
+    // Fields/ServiceDefinition declares it at once, in the contract's shape.
+    let answer = app.get("Fields/ServiceDefinition").await;
+    let declared = answer.body["ProductTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["ID"] == "shared_mailbox")
+        .cloned()
+        .expect("the new type");
+    assert_eq!(declared["Scope"], "Both");
+    assert_eq!(declared["QuantityLimit"], 20);
+    assert_eq!(declared["AttributeList"][1]["Usage"], "OrderCharacteristic");
+    assert_eq!(
+        declared["AttributeList"][1]["PredefinedValues"][0]["Name"],
+        "Small"
+    );
+
+    // Replacing it replaces its attributes.
+    let mut edited = shared.clone();
+    edited["name"] = json!("Shared mailbox (team)");
+    edited["attributes"] = json!([edited["attributes"][0].clone()]);
+    let replaced = app
+        .operator_call(
+            Method::PUT,
+            "/product-types/shared_mailbox",
+            &admin,
+            Some(&edited),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{:?}", replaced.body);
+    assert_eq!(replaced.body["name"], "Shared mailbox (team)");
+    assert_eq!(replaced.body["attributes"].as_array().unwrap().len(), 1);
+
+    // A broken type is refused with its problems; nothing changes.
+    let mut broken = shared.clone();
+    broken["attributes"][1]["predefined_values"] = json!([]);
+    let invalid = app
+        .operator_call(Method::PUT, "/product-types/Bad-Id", &admin, Some(&broken))
+        .await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        invalid.body
+    );
+    let message = invalid.body["message"].as_str().unwrap();
+    assert!(message.contains("\"Bad-Id\""), "{message}");
+    assert!(
+        message.contains("The attribute tier offers no values to choose from."),
+        "{message}"
+    );
+    let types = app
+        .operator_call(Method::GET, "/product-types", &mail_admin, None)
+        .await;
+    let ids: Vec<&str> = types
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["archiving", "hosted_mailbox", "shared_mailbox"]);
 }

@@ -425,6 +425,117 @@ pub fn recorded_plan_terms(
     }
 }
 
+/// Longest product type or attribute id.
+pub const MAX_TYPE_ID_LEN: usize = 64;
+/// Most attributes of one product type.
+pub const MAX_ATTRIBUTES: usize = 50;
+
+fn is_identifier(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_TYPE_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && id.as_bytes()[0].is_ascii_lowercase()
+}
+
+fn is_one_line(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max && !text.chars().any(char::is_control)
+}
+
+impl ProductType {
+    /// Checks a product type an operator adds or edits: every problem, one
+    /// message each. Ids are `a-z`, digits and `_`, starting with a letter.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if !is_identifier(&self.id) {
+            problems.push(format!(
+                "The product type id {:?} must be lower-case letters, digits and _, starting with a letter, at most {MAX_TYPE_ID_LEN} long.",
+                self.id
+            ));
+        }
+        if !is_one_line(&self.name, MAX_PLAN_NAME_LEN) {
+            problems.push(format!(
+                "The product type needs a name of one line, at most {MAX_PLAN_NAME_LEN} characters."
+            ));
+        }
+        if self.quantity_limit.is_some_and(|limit| limit < 1) {
+            problems
+                .push("The quantity limit must be at least 1 (or absent: no limit).".to_owned());
+        }
+        if self.attributes.len() > MAX_ATTRIBUTES {
+            problems.push(format!(
+                "A product type has at most {MAX_ATTRIBUTES} attributes."
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for attribute in &self.attributes {
+            let id = &attribute.id;
+            if !is_identifier(id) {
+                problems.push(format!(
+                    "The attribute id {id:?} must be lower-case letters, digits and _, starting with a letter."
+                ));
+            }
+            if !seen.insert(id.as_str()) {
+                problems.push(format!("The attribute {id} is listed twice."));
+            }
+            if !is_one_line(&attribute.name, MAX_PLAN_NAME_LEN) {
+                problems.push(format!("The attribute {id} needs a name of one line."));
+            }
+            let predefined = matches!(
+                attribute.kind,
+                AttributeKind::PredefinedChooseOne | AttributeKind::PredefinedChooseMany
+            );
+            if predefined && attribute.predefined_values.is_empty() {
+                problems.push(format!(
+                    "The attribute {id} offers no values to choose from."
+                ));
+            }
+            if !predefined && !attribute.predefined_values.is_empty() {
+                problems.push(format!(
+                    "The attribute {id} is {} and takes no predefined values.",
+                    attribute.kind.as_str()
+                ));
+            }
+            let mut choices = std::collections::BTreeSet::new();
+            for choice in &attribute.predefined_values {
+                if choice.id.trim().is_empty() || !choices.insert(choice.id.as_str()) {
+                    problems.push(format!(
+                        "The values of attribute {id} need distinct, non-empty ids."
+                    ));
+                    break;
+                }
+            }
+            match (
+                attribute.kind,
+                attribute.slider_min,
+                attribute.slider_max,
+                attribute.slider_step,
+            ) {
+                (AttributeKind::Slider, Some(min), Some(max), Some(step)) => {
+                    if min >= max || step <= 0 || step > max - min {
+                        problems.push(format!(
+                            "The slider of attribute {id} needs min < max and a step between 1 and max - min."
+                        ));
+                    }
+                }
+                (AttributeKind::Slider, ..) => problems.push(format!(
+                    "The slider of attribute {id} needs its min, max and step."
+                )),
+                (_, None, None, None) => {}
+                _ => problems.push(format!(
+                    "The attribute {id} is not a slider and takes no slider values."
+                )),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,5 +682,34 @@ mod tests {
         assert_eq!(terms.price, None);
         assert!(!terms.visible);
         assert!(new_plan_id().starts_with("plan_"));
+    }
+
+    #[test]
+    fn product_types_are_checked() {
+        assert_eq!(mailbox_type().check(), Ok(()));
+        let mut broken = mailbox_type();
+        broken.id = "Hosted Mailbox".into();
+        broken.quantity_limit = Some(0);
+        let mut slider = broken.attributes[0].clone();
+        slider.id = "retention".into();
+        slider.kind = AttributeKind::Slider;
+        slider.slider_min = Some(10);
+        slider.slider_max = Some(1);
+        slider.slider_step = Some(1);
+        let duplicate = broken.attributes[0].clone();
+        let mut choose = broken.attributes[0].clone();
+        choose.id = "tier".into();
+        choose.kind = AttributeKind::PredefinedChooseOne;
+        broken.attributes.extend([slider, duplicate, choose]);
+        assert_eq!(
+            broken.check().unwrap_err(),
+            [
+                "The product type id \"Hosted Mailbox\" must be lower-case letters, digits and _, starting with a letter, at most 64 long.",
+                "The quantity limit must be at least 1 (or absent: no limit).",
+                "The slider of attribute retention needs min < max and a step between 1 and max - min.",
+                "The attribute storage_gb is listed twice.",
+                "The attribute tier offers no values to choose from.",
+            ]
+        );
     }
 }

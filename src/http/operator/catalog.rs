@@ -10,11 +10,11 @@ use super::error::{ErrorBody, OperatorApiError};
 use super::session::SignedIn;
 use super::OperatorState;
 use crate::domain::catalog::{
-    AttributeChoice, AttributeKind, AttributeUsage, BillingUnit, Plan, PlanDraft, PlanSource,
-    ProductType, Scope,
+    AttributeChoice, AttributeDefinition, AttributeKind, AttributeUsage, BillingUnit, Plan,
+    PlanDraft, PlanSource, ProductType, Scope,
 };
 use crate::domain::operator::Permission;
-use crate::store::catalog::{self as catalog_store, PlanChange};
+use crate::store::catalog::{self as catalog_store, PlanChange, ProductTypeChange};
 
 /// A product type with its attributes.
 #[derive(Debug, Serialize, ToSchema)]
@@ -327,4 +327,119 @@ pub async fn update_plan(
     let view = answer(change, &id)?;
     tracing::info!(plan = %view.id, operator = %operator.email, "plan changed");
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A product type as an operator adds or replaces it (its attributes with
+/// it). Enum values are spelled as the contract does (`Customer`,
+/// `ProductCharacteristic`, `Numeric`, ...).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Shared mailbox", "scope": "Customer",
+    "allow_multiple_subscriptions": true, "attributes": [
+        {"id": "storage_gb", "name": "Storage (GB)", "usage": "ProductCharacteristic",
+         "kind": "Numeric", "is_required": true}]}))]
+pub struct ProductTypeInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub portal_url: Option<String>,
+    #[serde(default)]
+    pub allow_multiple_subscriptions: bool,
+    /// Absent: no limit.
+    pub quantity_limit: Option<i32>,
+    pub scope: Scope,
+    #[serde(default)]
+    pub attributes: Vec<AttributeInput>,
+}
+
+/// An attribute of a [`ProductTypeInput`].
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AttributeInput {
+    pub id: String,
+    /// Defaults to its position in the list.
+    pub sort_order: Option<i32>,
+    pub name: String,
+    pub description: Option<String>,
+    pub usage: AttributeUsage,
+    pub kind: AttributeKind,
+    #[serde(default)]
+    pub is_required: bool,
+    #[serde(default)]
+    pub linked_to_quantity: bool,
+    #[serde(default)]
+    pub allow_unlimited: bool,
+    #[serde(default)]
+    pub predefined_values: Vec<AttributeChoice>,
+    pub slider_min: Option<i64>,
+    pub slider_max: Option<i64>,
+    pub slider_step: Option<i64>,
+}
+
+impl ProductTypeInput {
+    fn into_product_type(self, id: String) -> ProductType {
+        ProductType {
+            id,
+            name: self.name,
+            description: self.description.filter(|d| !d.trim().is_empty()),
+            portal_url: self.portal_url.filter(|u| !u.trim().is_empty()),
+            allow_multiple_subscriptions: self.allow_multiple_subscriptions,
+            quantity_limit: self.quantity_limit,
+            scope: self.scope,
+            attributes: self
+                .attributes
+                .into_iter()
+                .zip(0..)
+                .map(|(a, position)| AttributeDefinition {
+                    id: a.id,
+                    sort_order: a.sort_order.unwrap_or(position),
+                    name: a.name,
+                    description: a.description.filter(|d| !d.trim().is_empty()),
+                    usage: a.usage,
+                    kind: a.kind,
+                    is_required: a.is_required,
+                    linked_to_quantity: a.linked_to_quantity,
+                    allow_unlimited: a.allow_unlimited,
+                    predefined_values: a.predefined_values,
+                    slider_min: a.slider_min,
+                    slider_max: a.slider_max,
+                    slider_step: a.slider_step,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Adds a product type, or replaces one with its attributes (Admin and up).
+/// `Fields/ServiceDefinition` declares it at once.
+#[utoipa::path(put, path = "/operator/api/product-types/{id}", tag = "Operator",
+    params(("id" = String, Path, description = "The type's id, the contract's ServiceType: a-z, digits and _.")),
+    request_body = ProductTypeInput,
+    responses(
+        (status = 200, description = "Replaced.", body = ProductTypeView),
+        (status = 201, description = "Added.", body = ProductTypeView),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "The type breaks a rule: every problem in the message.", body = ErrorBody),
+    ),
+    security(("OperatorSession" = [])))]
+pub async fn save_product_type(
+    state: web::Data<OperatorState>,
+    operator: SignedIn,
+    id: web::Path<String>,
+    body: web::Json<ProductTypeInput>,
+) -> Result<HttpResponse, OperatorApiError> {
+    operator.require(Permission::ManageCatalog)?;
+    let product_type = body.into_inner().into_product_type(id.into_inner());
+    let change = state
+        .store
+        .run(move |conn| catalog_store::save_product_type(conn, &product_type))
+        .await?;
+    match change {
+        ProductTypeChange::Created(saved) => {
+            tracing::info!(product_type = %saved.id, operator = %operator.email, "product type added");
+            Ok(HttpResponse::Created().json(ProductTypeView::from(saved)))
+        }
+        ProductTypeChange::Updated(saved) => {
+            tracing::info!(product_type = %saved.id, operator = %operator.email, "product type changed");
+            Ok(HttpResponse::Ok().json(ProductTypeView::from(saved)))
+        }
+        ProductTypeChange::Invalid(problems) => Err(OperatorApiError::Invalid(problems.join(" "))),
+    }
 }

@@ -76,6 +76,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(customers::new_activation_link),
             )
             .route("/product-types", web::get().to(catalog::product_types))
+            .route(
+                "/product-types/{id}",
+                web::put().to(catalog::save_product_type),
+            )
             .route("/plans", web::get().to(catalog::list_plans))
             .route("/plans", web::post().to(catalog::create_plan))
             .route("/plans/{id}", web::get().to(catalog::get_plan))
