@@ -2,6 +2,7 @@
 //! customers and application keys.
 
 pub mod app_key;
+pub mod catalog;
 pub mod customer;
 pub mod identity;
 pub mod operator;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 pub enum Role {
     /// Reads customers and the outbox, previews templates.
     MailAdmin,
-    /// Manages customers, templates and sync options.
+    /// Manages customers, templates, sync options and plans.
     Admin,
     /// Super Admin / Operator: everything, application keys and integrations too.
     SuperAdmin,
@@ -28,6 +28,10 @@ pub enum Permission {
     ReadCustomers,
     ManageCustomers,
     ManageSyncOptions,
+    /// List product types and plans.
+    ReadCatalog,
+    /// Create and change plans (prices, deprecation).
+    ManageCatalog,
     ManageApplicationKeys,
     ManageIntegrations,
 }
@@ -71,10 +75,11 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         let least = match permission {
-            ReadTemplates | PreviewTemplates | ReadOutbox | ReadCustomers => Role::MailAdmin,
-            EditTemplates | SendTestMail | RetryMail | ManageCustomers | ManageSyncOptions => {
-                Role::Admin
+            ReadTemplates | PreviewTemplates | ReadOutbox | ReadCustomers | ReadCatalog => {
+                Role::MailAdmin
             }
+            EditTemplates | SendTestMail | RetryMail | ManageCustomers | ManageSyncOptions
+            | ManageCatalog => Role::Admin,
             ManageApplicationKeys | ManageIntegrations => Role::SuperAdmin,
         };
         self >= least
@@ -104,7 +109,7 @@ mod tests {
         // role is answered (columns: Mail Admin, Admin, Super Admin).
         const Y: bool = true;
         const N: bool = false;
-        let table: [(Permission, [bool; 3]); 11] = [
+        let table: [(Permission, [bool; 3]); 13] = [
             (ReadTemplates, [Y, Y, Y]),
             (PreviewTemplates, [Y, Y, Y]),
             (EditTemplates, [N, Y, Y]),
@@ -114,6 +119,8 @@ mod tests {
             (ReadCustomers, [Y, Y, Y]),
             (ManageCustomers, [N, Y, Y]),
             (ManageSyncOptions, [N, Y, Y]),
+            (ReadCatalog, [Y, Y, Y]),
+            (ManageCatalog, [N, Y, Y]),
             (ManageApplicationKeys, [N, N, Y]),
             (ManageIntegrations, [N, N, Y]),
         ];
@@ -147,6 +154,8 @@ mod tests {
                 | ReadCustomers
                 | ManageCustomers
                 | ManageSyncOptions
+                | ReadCatalog
+                | ManageCatalog
                 | ManageApplicationKeys
                 | ManageIntegrations => {}
             }

@@ -5,9 +5,12 @@ use utoipa::{Modify, OpenApi};
 
 use super::health;
 use super::operator::error::ErrorBody;
-use super::operator::{customers, email_templates, outbox, session};
+use super::operator::{catalog, customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
-use super::service_manager::{accounts, wire};
+use super::service_manager::{accounts, fields, fields_wire, wire};
+use crate::domain::catalog::{
+    AttributeChoice, AttributeKind, AttributeUsage, BillingUnit, PlanSource, Scope,
+};
 use crate::domain::operator::Role;
 use crate::domain::sync_options::{DataType, OptionKind, PredefinedValue};
 use crate::notify::template::{MergeField, RenderedMessage, TemplatePart, TemplateProblem};
@@ -20,10 +23,10 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
     info(
         title = "Mailroom",
         description = "The interworks.cloud service manager of a mailbox-service operator.\n\n\
-            The BSS calls the `Accounts` endpoints with the headers `X-CloudPlatform-ApplicationId` \
+            The BSS calls the `Accounts` and `Fields` endpoints with the headers `X-CloudPlatform-ApplicationId` \
             and `X-CloudPlatform-APIKey` (issued by `mailroom app-keys create`). Routes and JSON \
             field names are matched case-insensitively and unknown fields are ignored. Every \
-            answer is a result envelope: `Code`/`ErrorCode` 0 is success; -80000..-89999 carry a \
+            Accounts answer is a result envelope (the Fields answers are the contract's own shapes): `Code`/`ErrorCode` 0 is success; -80000..-89999 carry a \
             message for the storefront user; other negative codes are for BSS staff. The table \
             of codes is in docs/result-codes.md."
     ),
@@ -32,6 +35,10 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         accounts::synchronize,
         accounts::exists,
         accounts::delete,
+        fields::service_definition,
+        fields::get,
+        fields::validate,
+        fields::additional_info,
         health::live,
         health::ready,
         session::sign_in,
@@ -47,6 +54,12 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         outbox::list,
         outbox::retry,
         customers::new_activation_link,
+        catalog::product_types,
+        catalog::save_product_type,
+        catalog::list_plans,
+        catalog::get_plan,
+        catalog::create_plan,
+        catalog::update_plan,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -60,6 +73,26 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         PredefinedValue,
         OptionKind,
         DataType,
+        fields_wire::ServiceDefinitionResult,
+        fields_wire::ProductTypeDefinition,
+        fields_wire::AttributeDefinitionWire,
+        fields_wire::FieldDefinition,
+        fields_wire::ValidateRequest,
+        fields_wire::FieldValue,
+        fields_wire::AdditionalInfo,
+        Scope,
+        AttributeUsage,
+        AttributeKind,
+        AttributeChoice,
+        BillingUnit,
+        PlanSource,
+        catalog::ProductTypeView,
+        catalog::ProductTypeInput,
+        catalog::AttributeInput,
+        catalog::AttributeView,
+        catalog::PlanView,
+        catalog::PlanCreate,
+        catalog::PlanUpdate,
         health::Health,
         session::SignInRequest,
         session::SessionCreated,
@@ -84,8 +117,9 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
     modifiers(&ContractSecurity),
     tags(
         (name = "Accounts", description = "Create, find and delete the operator's customers (interworks.cloud service-manager contract)."),
+        (name = "Fields", description = "What Mailroom declares to the BSS: its product types (Fields/ServiceDefinition), its setup fields and their check, and what it is (interworks.cloud service-manager contract)."),
         (name = "Health", description = "Liveness and readiness probes."),
-        (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates, retries mail), mail_admin (reads and previews)."),
+        (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates and plans, retries mail), mail_admin (reads and previews)."),
     )
 )]
 pub struct ApiDoc;

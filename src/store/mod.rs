@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod applications;
 pub mod audit;
+pub mod catalog;
 pub mod connection;
 pub mod customers;
 pub mod email_templates;

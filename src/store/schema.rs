@@ -193,6 +193,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    product_types (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        portal_url -> Nullable<Text>,
+        allow_multiple_subscriptions -> Bool,
+        quantity_limit -> Nullable<Integer>,
+        scope -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    product_type_attributes (product_type_id, id) {
+        product_type_id -> Text,
+        id -> Text,
+        sort_order -> Integer,
+        name -> Text,
+        description -> Nullable<Text>,
+        usage -> Text,
+        kind -> Text,
+        is_required -> Bool,
+        linked_to_quantity -> Bool,
+        allow_unlimited -> Bool,
+        predefined_values -> Text,
+        slider_min -> Nullable<BigInt>,
+        slider_max -> Nullable<BigInt>,
+        slider_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> BigInt,
+        public_id -> Text,
+        product_type_id -> Text,
+        application_id -> Nullable<BigInt>,
+        product_id -> Nullable<Text>,
+        name -> Text,
+        code -> Nullable<Text>,
+        attribute_values -> Text,
+        unit_price_minor -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        billing_period_count -> Nullable<Integer>,
+        billing_period_unit -> Nullable<Text>,
+        visible -> Bool,
+        deprecated -> Bool,
+        source -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -202,6 +257,9 @@ diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(email_template_revisions -> email_templates (template_name));
 diesel::joinable!(outbox -> customers (customer_id));
 diesel::joinable!(activation_tokens -> customers (customer_id));
+diesel::joinable!(product_type_attributes -> product_types (product_type_id));
+diesel::joinable!(plans -> product_types (product_type_id));
+diesel::joinable!(plans -> applications (application_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -218,4 +276,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_template_revisions,
     outbox,
     activation_tokens,
+    product_types,
+    product_type_attributes,
+    plans,
 );

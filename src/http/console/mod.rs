@@ -14,6 +14,7 @@ pub mod landing;
 pub mod login;
 pub mod outbox;
 pub mod pages;
+pub mod plans;
 pub mod session;
 pub mod sync_options;
 
@@ -37,6 +38,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         sync_options::VIEWS,
         keys::VIEWS,
         outbox::VIEWS,
+        plans::VIEWS,
     ])
 });
 
@@ -75,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(sync_options::configure)
             .configure(keys::configure)
             .configure(outbox::configure)
+            .configure(plans::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))

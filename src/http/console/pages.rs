@@ -63,6 +63,7 @@ pub struct Nav {
     pub sync_options: bool,
     pub keys: bool,
     pub outbox: bool,
+    pub plans: bool,
     pub integrations: bool,
     /// May change what the sections show (not only read).
     pub edit_templates: bool,
@@ -79,6 +80,7 @@ impl Nav {
             sync_options: role.allows(Permission::ReadCustomers),
             keys: role.allows(Permission::ManageApplicationKeys),
             outbox: role.allows(Permission::ReadOutbox),
+            plans: role.allows(Permission::ReadCatalog),
             integrations: role.allows(Permission::ManageIntegrations),
             edit_templates: role.allows(Permission::EditTemplates),
             manage_customers: role.allows(Permission::ManageCustomers),

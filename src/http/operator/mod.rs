@@ -2,6 +2,7 @@
 //! this Mailroom (and, later, its console). Operators sign in with email and
 //! password and then send `Authorization: Bearer <token>`.
 
+pub mod catalog;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
@@ -74,6 +75,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/customers/{external_id}/activation-link",
                 web::post().to(customers::new_activation_link),
             )
+            .route("/product-types", web::get().to(catalog::product_types))
+            .route(
+                "/product-types/{id}",
+                web::put().to(catalog::save_product_type),
+            )
+            .route("/plans", web::get().to(catalog::list_plans))
+            .route("/plans", web::post().to(catalog::create_plan))
+            .route("/plans/{id}", web::get().to(catalog::get_plan))
+            .route("/plans/{id}", web::patch().to(catalog::update_plan))
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
             .default_service(web::to(|| async {

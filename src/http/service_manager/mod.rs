@@ -9,6 +9,8 @@ pub mod auth;
 pub mod body;
 pub mod bss_json;
 pub mod error;
+pub mod fields;
+pub mod fields_wire;
 pub mod routing;
 pub mod wire;
 
@@ -47,6 +49,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             )
             .route("/accounts/exists", web::post().to(accounts::exists))
             .route("/accounts/delete", web::post().to(accounts::delete))
+            .route(
+                "/fields/servicedefinition",
+                web::get().to(fields::service_definition),
+            )
+            .route("/fields/get", web::get().to(fields::get))
+            .route("/fields/validate", web::post().to(fields::validate))
+            .route(
+                "/fields/additionalinfo",
+                web::get().to(fields::additional_info),
+            )
             .default_service(web::to(accounts::not_supported)),
     );
 }

@@ -46,6 +46,10 @@ pub const ACTIONS: &[&str] = &[
     "Accounts/Synchronize",
     "Accounts/Exists",
     "Accounts/Delete",
+    "Fields/ServiceDefinition",
+    "Fields/Get",
+    "Fields/Validate",
+    "Fields/AdditionalInfo",
 ];
 
 /// The contract action of a request path (`/API/accounts/exists` gives

@@ -1,0 +1,3 @@
+DROP TABLE plans;
+DROP TABLE product_type_attributes;
+DROP TABLE product_types;
