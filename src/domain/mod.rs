@@ -8,6 +8,7 @@ pub mod identity;
 pub mod operator;
 pub mod password;
 pub mod result_code;
+pub mod subscription;
 pub mod sync_options;
 pub mod template;
 pub mod token;

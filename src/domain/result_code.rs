@@ -28,6 +28,10 @@ pub enum ResultCode {
     CustomerDeleted = -8,
     NotJson = -9,
     UnknownReseller = -10,
+    UnknownCustomer = -20,
+    UnknownProductType = -21,
+    UnknownSubscription = -22,
+    SubscriptionCancelled = -23,
 
     // Shown to the storefront user.
     NameRequired = -80001,
@@ -48,6 +52,11 @@ pub enum ResultCode {
     UsernameTaken = -80032,
     IdentityTaken = -80040,
     ResellerClosed = -80050,
+    CustomerNotActive = -80060,
+    PlanNotSold = -80061,
+    QuantityOutOfRange = -80062,
+    AttributeRequired = -80063,
+    OneSubscriptionOnly = -80064,
 }
 
 impl ResultCode {
@@ -65,6 +74,10 @@ impl ResultCode {
         Self::CustomerDeleted,
         Self::NotJson,
         Self::UnknownReseller,
+        Self::UnknownCustomer,
+        Self::UnknownProductType,
+        Self::UnknownSubscription,
+        Self::SubscriptionCancelled,
         Self::NameRequired,
         Self::TextTooLong,
         Self::TextInvalidCharacters,
@@ -83,6 +96,11 @@ impl ResultCode {
         Self::UsernameTaken,
         Self::IdentityTaken,
         Self::ResellerClosed,
+        Self::CustomerNotActive,
+        Self::PlanNotSold,
+        Self::QuantityOutOfRange,
+        Self::AttributeRequired,
+        Self::OneSubscriptionOnly,
     ];
 
     pub const fn code(self) -> i32 {
@@ -119,6 +137,22 @@ impl ResultCode {
                 "ResellerExternalID names no customer of this application (synchronize the \
                  reseller's own account first)."
             }
+            Self::UnknownCustomer => {
+                "Subscriptions: the Account's ExternalID and ID name no customer of this \
+                 application (synchronize the account first)."
+            }
+            Self::UnknownProductType => {
+                "Subscriptions: the ServiceType is not a product type Mailroom declares in \
+                 Fields/ServiceDefinition."
+            }
+            Self::UnknownSubscription => {
+                "Subscriptions: the ID, ExtraDetails.subscription_id and SubscriptionID name no \
+                 subscription of this application."
+            }
+            Self::SubscriptionCancelled => {
+                "Subscriptions: the subscription is cancelled; a cancelled subscription is final \
+                 and cannot be changed or re-activated."
+            }
             Self::NameRequired => "The account has no name.",
             Self::TextTooLong => "A text field is longer than its limit.",
             Self::TextInvalidCharacters => "A text field contains control characters.",
@@ -139,6 +173,16 @@ impl ResultCode {
             Self::UsernameTaken => "The username belongs to another customer.",
             Self::IdentityTaken => "Another identifying sync option value belongs to another customer.",
             Self::ResellerClosed => "The reseller the account is sold through was deleted: no new customers through it.",
+            Self::CustomerNotActive => "Subscriptions: the customer is suspended.",
+            Self::PlanNotSold => "Subscriptions: the plan is deprecated and no longer sold.",
+            Self::QuantityOutOfRange => {
+                "Subscriptions: the quantity is below 1 or above the product type's QuantityLimit."
+            }
+            Self::AttributeRequired => "Subscriptions: a required attribute has no value.",
+            Self::OneSubscriptionOnly => {
+                "Subscriptions: the customer already has a subscription of a product type that \
+                 does not allow multiple subscriptions."
+            }
         }
     }
 

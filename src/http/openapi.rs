@@ -7,7 +7,9 @@ use super::health;
 use super::operator::error::ErrorBody;
 use super::operator::{catalog, customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
-use super::service_manager::{accounts, fields, fields_wire, wire};
+use super::service_manager::{
+    accounts, fields, fields_wire, subscriptions, subscriptions_wire, wire,
+};
 use crate::domain::catalog::{
     AttributeChoice, AttributeKind, AttributeUsage, BillingUnit, PlanSource, Scope,
 };
@@ -39,6 +41,13 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         fields::get,
         fields::validate,
         fields::additional_info,
+        subscriptions::create,
+        subscriptions::update,
+        subscriptions::activate,
+        subscriptions::suspend,
+        subscriptions::cancel,
+        subscriptions::upgrade_to_paid,
+        subscriptions::upgrade_downgrade,
         health::live,
         health::ready,
         session::sign_in,
@@ -80,6 +89,8 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         fields_wire::ValidateRequest,
         fields_wire::FieldValue,
         fields_wire::AdditionalInfo,
+        subscriptions_wire::ServiceDefinition,
+        subscriptions_wire::ServiceResultDefinition,
         Scope,
         AttributeUsage,
         AttributeKind,
@@ -118,6 +129,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
     tags(
         (name = "Accounts", description = "Create, find and delete the operator's customers (interworks.cloud service-manager contract)."),
         (name = "Fields", description = "What Mailroom declares to the BSS: its product types (Fields/ServiceDefinition), its setup fields and their check, and what it is (interworks.cloud service-manager contract)."),
+        (name = "Subscriptions", description = "What a customer bought: create, change, suspend, activate and cancel subscriptions, each change recorded with its TrackId; `CheckOnly: true` validates and changes nothing (interworks.cloud service-manager contract)."),
         (name = "Health", description = "Liveness and readiness probes."),
         (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates and plans, retries mail), mail_admin (reads and previews)."),
     )

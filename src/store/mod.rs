@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod operators;
 pub mod outbox;
 pub mod schema;
+pub mod subscriptions;
 pub mod sync_options;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};

@@ -248,6 +248,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    subscriptions (id) {
+        id -> BigInt,
+        public_id -> Text,
+        customer_id -> BigInt,
+        application_id -> BigInt,
+        bss_subscription_id -> Text,
+        plan_id -> BigInt,
+        product_type_id -> Text,
+        quantity -> Integer,
+        status -> Text,
+        suspended_with_customer -> Bool,
+        source -> Text,
+        attribute_values -> Text,
+        extra_info -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    subscription_changes (id) {
+        id -> BigInt,
+        subscription_id -> BigInt,
+        customer_id -> BigInt,
+        effective_at -> Timestamp,
+        kind -> Text,
+        old_quantity -> Nullable<Integer>,
+        new_quantity -> Integer,
+        old_plan_id -> Nullable<BigInt>,
+        new_plan_id -> BigInt,
+        old_status -> Nullable<Text>,
+        new_status -> Text,
+        source -> Text,
+        track_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -260,6 +299,9 @@ diesel::joinable!(activation_tokens -> customers (customer_id));
 diesel::joinable!(product_type_attributes -> product_types (product_type_id));
 diesel::joinable!(plans -> product_types (product_type_id));
 diesel::joinable!(plans -> applications (application_id));
+diesel::joinable!(subscriptions -> customers (customer_id));
+diesel::joinable!(subscriptions -> plans (plan_id));
+diesel::joinable!(subscription_changes -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -279,4 +321,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     product_types,
     product_type_attributes,
     plans,
+    subscriptions,
+    subscription_changes,
 );

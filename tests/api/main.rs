@@ -25,3 +25,4 @@ mod plans;
 mod schema;
 mod smtp;
 mod smtp_tls;
+mod subscriptions;

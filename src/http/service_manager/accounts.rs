@@ -285,6 +285,7 @@ pub async fn delete(
     }
     let track_id = track_id(req.headers()).unwrap_or("-");
     let deleted_by = format!("application {} (TrackId {track_id})", caller.name);
+    let track = crate::telemetry::track_id(req.headers()).map(str::to_owned);
     let outcome = state
         .store
         .run(move |conn| {
@@ -294,6 +295,7 @@ pub async fn delete(
                 external_id.as_deref(),
                 bss_account_id.as_deref(),
                 &deleted_by,
+                track.as_deref(),
             )
         })
         .await?;

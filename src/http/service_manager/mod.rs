@@ -12,6 +12,8 @@ pub mod error;
 pub mod fields;
 pub mod fields_wire;
 pub mod routing;
+pub mod subscriptions;
+pub mod subscriptions_wire;
 pub mod wire;
 
 use actix_web::middleware::from_fn;
@@ -58,6 +60,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route(
                 "/fields/additionalinfo",
                 web::get().to(fields::additional_info),
+            )
+            .route(
+                "/subscriptions/create",
+                web::post().to(subscriptions::create),
+            )
+            .route(
+                "/subscriptions/update",
+                web::post().to(subscriptions::update),
+            )
+            .route(
+                "/subscriptions/activate",
+                web::post().to(subscriptions::activate),
+            )
+            .route(
+                "/subscriptions/suspend",
+                web::post().to(subscriptions::suspend),
+            )
+            .route(
+                "/subscriptions/cancel",
+                web::post().to(subscriptions::cancel),
+            )
+            .route(
+                "/subscriptions/upgradetopaid",
+                web::post().to(subscriptions::upgrade_to_paid),
+            )
+            .route(
+                "/subscriptions/upgradedowngrade",
+                web::post().to(subscriptions::upgrade_downgrade),
             )
             .default_service(web::to(accounts::not_supported)),
     );

@@ -50,6 +50,13 @@ pub const ACTIONS: &[&str] = &[
     "Fields/Get",
     "Fields/Validate",
     "Fields/AdditionalInfo",
+    "Subscriptions/Create",
+    "Subscriptions/Update",
+    "Subscriptions/Activate",
+    "Subscriptions/Suspend",
+    "Subscriptions/Cancel",
+    "Subscriptions/UpgradeToPaid",
+    "Subscriptions/UpgradeDowngrade",
 ];
 
 /// The contract action of a request path (`/API/accounts/exists` gives
@@ -83,6 +90,10 @@ mod tests {
         assert_eq!(
             action_name("/api/Subscriptions/Create", "/api/"),
             "Subscriptions/Create"
+        );
+        assert_eq!(
+            action_name("/API/subscriptions/upgradetopaid", "/api/"),
+            "Subscriptions/UpgradeToPaid"
         );
         assert_eq!(
             action_name("/api/example/accounts/delete/", "/api/example/"),

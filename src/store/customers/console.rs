@@ -6,9 +6,11 @@ use diesel::prelude::*;
 
 use super::{find_by_external_id, load_details, set_status, CustomerDetails};
 use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
+use crate::domain::subscription::ChangeSource;
 use crate::domain::sync_options::option_ids;
 use crate::store::connection::{write_transaction, DbConnection};
 use crate::store::schema::{applications, customer_identities, customer_sync_options, customers};
+use crate::store::subscriptions::{self, Origin};
 use crate::store::sync_options::load_catalog;
 use crate::store::StoreError;
 
@@ -242,7 +244,9 @@ pub fn load_for_console(
 }
 
 /// Suspends or restores a customer in one transaction: reads its status,
-/// decides, writes.
+/// decides, writes. Suspending suspends its active subscriptions; restoring
+/// a suspended customer re-activates the ones its suspension suspended
+/// (a deleted customer's subscriptions stay cancelled).
 pub fn apply_status_action(
     conn: &mut DbConnection,
     external_id: &str,
@@ -265,6 +269,19 @@ pub fn apply_status_action(
                     .execute(conn)?;
             }
             set_status(conn, external_id, to)?;
+            let origin = Origin {
+                source: ChangeSource::Console,
+                track_id: None,
+            };
+            match (from, to) {
+                (_, CustomerStatus::Suspended) => {
+                    subscriptions::suspend_for_customer(conn, found.id, &origin)?;
+                }
+                (CustomerStatus::Suspended, CustomerStatus::Active) => {
+                    subscriptions::reactivate_for_customer(conn, found.id, &origin)?;
+                }
+                _ => {}
+            }
         }
         Ok(outcome)
     })

@@ -5,8 +5,10 @@ use diesel::prelude::*;
 
 use super::{find_by_bss_account, find_by_external_id};
 use crate::domain::customer::CustomerStatus;
+use crate::domain::subscription::ChangeSource;
 use crate::store::connection::{write_transaction, DbConnection};
 use crate::store::schema::{customer_identities, customers};
+use crate::store::subscriptions::{self, Origin};
 use crate::store::StoreError;
 
 /// What Delete did.
@@ -27,13 +29,15 @@ pub enum DeleteOutcome {
 /// whom, with which TrackId) and releasing its identifying values at once:
 /// a later sign-up with the same domain or username is a new customer. The
 /// customer is the one of `external_id` when that is the application's,
-/// else the one of `bss_account_id`.
+/// else the one of `bss_account_id`. Its subscriptions are cancelled, each
+/// with a history row (source `bss`, the call's TrackId).
 pub fn mark_deleted(
     conn: &mut DbConnection,
     application_id: i64,
     external_id: Option<&str>,
     bss_account_id: Option<&str>,
     deleted_by: &str,
+    track_id: Option<&str>,
 ) -> Result<DeleteOutcome, StoreError> {
     write_transaction(conn, |conn| {
         let by_external_id = match external_id {
@@ -66,6 +70,14 @@ pub fn mark_deleted(
             ))
             .execute(conn)?;
         release_identities(conn, found.id)?;
+        subscriptions::cancel_for_customer(
+            conn,
+            found.id,
+            &Origin {
+                source: ChangeSource::Bss,
+                track_id: track_id.map(str::to_owned),
+            },
+        )?;
         Ok(DeleteOutcome::Deleted {
             external_id: found.external_id,
         })

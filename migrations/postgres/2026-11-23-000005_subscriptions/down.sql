@@ -1,0 +1,2 @@
+DROP TABLE subscription_changes;
+DROP TABLE subscriptions;
