@@ -107,6 +107,11 @@ impl ResultCode {
         self as i32
     }
 
+    /// The code of a number, when it is one of ours.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.code() == code)
+    }
+
     /// The BSS shows the message of these codes to the storefront user.
     pub const fn is_storefront_visible(self) -> bool {
         let code = self.code();

@@ -256,21 +256,23 @@ pub fn product_type(conn: &mut DbConnection, id: &str) -> Result<Option<ProductT
 
 /// Every plan, oldest first.
 pub fn plans(conn: &mut DbConnection) -> Result<Vec<Plan>, StoreError> {
-    plans::table
-        .select(PlanRow::as_select())
-        .order(plans::id)
-        .load::<PlanRow>(conn)?
-        .iter()
-        .map(PlanRow::to_plan)
-        .collect()
+    load_plans(conn, false)
 }
 
 /// The plans that may be sold to new subscriptions (not deprecated).
 pub fn sellable_plans(conn: &mut DbConnection) -> Result<Vec<Plan>, StoreError> {
-    plans::table
+    load_plans(conn, true)
+}
+
+fn load_plans(conn: &mut DbConnection, only_sellable: bool) -> Result<Vec<Plan>, StoreError> {
+    let mut query = plans::table
         .select(PlanRow::as_select())
-        .filter(plans::deprecated.eq(false))
         .order(plans::id)
+        .into_boxed();
+    if only_sellable {
+        query = query.filter(plans::deprecated.eq(false));
+    }
+    query
         .load::<PlanRow>(conn)?
         .iter()
         .map(PlanRow::to_plan)

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 
 use super::catalog::{product_type, PlanRow};
 use super::connection::{retry_lost_races, write_transaction_once, DbConnection};
-use super::customers::{find_by_bss_account, find_by_external_id, CustomerKey};
+use super::customers::{find_for_application, CustomerKey};
 use super::schema::{plans, subscription_changes, subscriptions};
 use super::StoreError;
 use crate::domain::subscription::{
@@ -161,25 +161,6 @@ pub enum SubscriptionOutcome {
     /// `CheckOnly`: every check passed, nothing written.
     Checked(Answered),
     Refused(Rejection),
-}
-
-fn find_customer(
-    conn: &mut DbConnection,
-    application_id: i64,
-    external_id: Option<&str>,
-    bss_account_id: Option<&str>,
-) -> Result<Option<CustomerKey>, StoreError> {
-    if let Some(external_id) = external_id {
-        if let Some(found) = find_by_external_id(conn, external_id)?
-            .filter(|found| found.application_id == application_id)
-        {
-            return Ok(Some(found));
-        }
-    }
-    match bss_account_id {
-        Some(id) => find_by_bss_account(conn, application_id, id),
-        None => Ok(None),
-    }
 }
 
 /// The application's subscription named by `reference`.
@@ -372,7 +353,7 @@ fn apply_order(conn: &mut DbConnection, order: &Order) -> Result<SubscriptionOut
     }
     let customer = match &existing {
         Some(row) => Some(customer_of(conn, row)?),
-        None => find_customer(
+        None => find_for_application(
             conn,
             order.application_id,
             order.customer_external_id.as_deref(),

@@ -9,14 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{account, console_login, spawn_app, spawn_app_with, Answer, Backend, TestApp};
-
-fn result_of(answer: &Answer) -> String {
-    answer.body["Result"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no Result in {}", answer.body))
-        .to_owned()
-}
+use crate::helpers::{
+    account, console_login, hidden_value, spawn_app, spawn_app_with, Backend, TestApp,
+};
 
 async fn load(app: &TestApp, external_id: &str) -> mailroom::store::customers::CustomerDetails {
     let external_id = external_id.to_owned();
@@ -79,7 +74,7 @@ async fn an_unknown_external_id_falls_back_to_the_bss_account(backend: Backend) 
     let app = spawn_app(backend).await;
     let created = app.synchronize(&account("8100", "fallback.example")).await;
     assert_eq!(created.code(), 0, "{}", created.body);
-    let external_id = result_of(&created);
+    let external_id = created.result().to_owned();
 
     // The BSS lost our ExternalID and sends a stale one: Exists says it does
     // not know it, and Synchronize updates the account's customer.
@@ -95,7 +90,7 @@ async fn an_unknown_external_id_falls_back_to_the_bss_account(backend: Backend) 
     assert_eq!(exists.code(), 0, "{}", exists.body);
     let answer = app.synchronize(&stale).await;
     assert_eq!(answer.code(), 0, "{}", answer.body);
-    assert_eq!(result_of(&answer), external_id);
+    assert_eq!(answer.result(), external_id);
     assert_eq!(
         load(&app, &external_id).await.customer.name,
         "Renamed after a stale id"
@@ -107,7 +102,7 @@ async fn an_unknown_external_id_falls_back_to_the_bss_account(backend: Backend) 
     new_account["ExternalID"] = json!("cus_01unknown000000000000000000");
     let answer = app.synchronize(&new_account).await;
     assert_eq!(answer.code(), 0, "{}", answer.body);
-    let created_now = result_of(&answer);
+    let created_now = answer.result().to_owned();
     assert_ne!(created_now, "cus_01unknown000000000000000000");
     assert_eq!(
         load(&app, &created_now)
@@ -130,14 +125,14 @@ async fn another_applications_external_id_is_never_reached(backend: Backend) {
         )
         .await;
     assert_eq!(theirs.code(), 0, "{}", theirs.body);
-    let their_id = result_of(&theirs);
+    let their_id = theirs.result().to_owned();
 
     let mut ours = account("8200", "ours.example");
     ours["ExternalID"] = json!(their_id);
     ours["Name"] = json!("Not theirs");
     let answer = app.synchronize(&ours).await;
     assert_eq!(answer.code(), 0, "{}", answer.body);
-    let our_id = result_of(&answer);
+    let our_id = answer.result().to_owned();
     assert_ne!(
         our_id, their_id,
         "a customer of its own, not the other application's"
@@ -151,14 +146,14 @@ async fn another_applications_external_id_is_never_reached(backend: Backend) {
 async fn a_deleted_customers_domain_can_sign_up_again(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.synchronize(&account("8300", "returning.example")).await;
-    let first_id = result_of(&created);
+    let first_id = created.result().to_owned();
     let deleted = TestApp::send(
         app.tracked(reqwest::Method::POST, "/api/Accounts/Delete")
             .json(&json!({"ExternalID": first_id, "ExtraDetails": {"customer_id": first_id}})),
     )
     .await;
     assert_eq!(deleted.code(), 0, "{}", deleted.body);
-    assert_eq!(result_of(&deleted), first_id);
+    assert_eq!(deleted.result(), first_id);
 
     // The tombstone remembers who deleted it, and when.
     let tombstone = load(&app, &first_id).await.customer;
@@ -181,7 +176,7 @@ async fn a_deleted_customers_domain_can_sign_up_again(backend: Backend) {
     assert_eq!(by_domain.code(), 0, "{}", by_domain.body);
     let again = app.synchronize(&account("8301", "returning.example")).await;
     assert_eq!(again.code(), 0, "{}", again.body);
-    let second_id = result_of(&again);
+    let second_id = again.result().to_owned();
     assert_ne!(second_id, first_id);
 
     // The deleted ExternalID still exists, and says why it cannot be linked.
@@ -199,13 +194,13 @@ async fn a_deleted_customers_domain_can_sign_up_again(backend: Backend) {
 async fn delete_by_bss_account_id_and_with_nothing_to_delete(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.synchronize(&account("8400", "by-id.example")).await;
-    let external_id = result_of(&created);
+    let external_id = created.result().to_owned();
 
     let by_id = app
         .post("Accounts/Delete", &json!({"ID": "8400", "ExternalID": ""}))
         .await;
     assert_eq!(by_id.code(), 0, "{}", by_id.body);
-    assert_eq!(result_of(&by_id), external_id);
+    assert_eq!(by_id.result(), external_id);
     assert_eq!(
         load(&app, &external_id).await.customer.status.as_str(),
         "deleted"
@@ -238,8 +233,16 @@ async fn delete_by_bss_account_id_and_with_nothing_to_delete(backend: Backend) {
 async fn restoring_a_deleted_customer_takes_its_domain_back_if_still_free(backend: Backend) {
     let app = spawn_app(backend).await;
     let console = console_login(&app, Role::Admin).await;
-    let kept = result_of(&app.synchronize(&account("8500", "kept.example")).await);
-    let lost = result_of(&app.synchronize(&account("8501", "lost.example")).await);
+    let kept = app
+        .synchronize(&account("8500", "kept.example"))
+        .await
+        .result()
+        .to_owned();
+    let lost = app
+        .synchronize(&account("8501", "lost.example"))
+        .await
+        .result()
+        .to_owned();
     for external_id in [&kept, &lost] {
         let answer = app
             .post("Accounts/Delete", &json!({"ExternalID": external_id}))
@@ -289,8 +292,12 @@ async fn a_tombstone_loses_its_personal_data_after_the_retention(backend: Backen
     let mut full = account("8600", "erased.example");
     full["Address"] = json!({"Address1": "1 Main St", "City": "Springfield"});
     full["Phone"] = json!("+1 555 0100");
-    let external_id = result_of(&app.synchronize(&full).await);
-    let kept = result_of(&app.synchronize(&account("8601", "kept-data.example")).await);
+    let external_id = app.synchronize(&full).await.result().to_owned();
+    let kept = app
+        .synchronize(&account("8601", "kept-data.example"))
+        .await
+        .result()
+        .to_owned();
     let before = load(&app, &external_id).await;
     assert!(before.contact.is_some() && before.address.is_some());
 
@@ -346,14 +353,14 @@ async fn a_retry_before_our_answer_was_read_gets_a_fresh_password(backend: Backe
         .as_str()
         .expect("a password")
         .to_owned();
-    let external_id = result_of(&first);
+    let external_id = first.result().to_owned();
 
     // The answer was lost: the BSS sends the same call again.
     let retry = app
         .synchronize(&account("8700", "lost-answer.example"))
         .await;
     assert_eq!(retry.code(), 0, "{}", retry.body);
-    assert_eq!(result_of(&retry), external_id);
+    assert_eq!(retry.result(), external_id);
     assert_eq!(retry.body["SendNotification"], true, "{}", retry.body);
     let second_password = retry.body["GeneratedPassword"]
         .as_str()
@@ -410,7 +417,7 @@ async fn exists_never_matches_the_account_email_as_a_username(backend: Backend) 
     let app = spawn_app(backend).await;
     // Its username is filled from its email, admin@maria.example.
     let created = app.synchronize(&account("8800", "maria.example")).await;
-    let external_id = result_of(&created);
+    let external_id = created.result().to_owned();
     let info = &created.body["AccountExtraInfo"];
     assert_eq!(info["username"], "admin@maria.example", "{info}");
 
@@ -434,7 +441,7 @@ async fn exists_never_matches_the_account_email_as_a_username(backend: Backend) 
         )
         .await;
     assert_eq!(by_username.code(), 1, "{}", by_username.body);
-    assert_eq!(result_of(&by_username), external_id);
+    assert_eq!(by_username.result(), external_id);
 }
 
 async fn the_username_option_keeps_its_kind_type_and_required_flag(backend: Backend) {
@@ -498,12 +505,12 @@ async fn the_username_option_keeps_its_kind_type_and_required_flag(backend: Back
 async fn reseller_with_a_customer(app: &TestApp, id: &str) -> (String, String) {
     let mut reseller = account(id, &format!("reseller-{id}.example"));
     reseller["ResellerID"] = json!(id);
-    let reseller_id = result_of(&app.synchronize(&reseller).await);
+    let reseller_id = app.synchronize(&reseller).await.result().to_owned();
     let customer_bss_id = format!("{id}-1");
     let mut customer = account(&customer_bss_id, &format!("end-{id}.example"));
     customer["ResellerID"] = json!(id);
     customer["ResellerExternalID"] = json!(reseller_id);
-    let customer_id = result_of(&app.synchronize(&customer).await);
+    let customer_id = app.synchronize(&customer).await.result().to_owned();
     (reseller_id, customer_id)
 }
 
@@ -550,13 +557,17 @@ async fn a_deleted_reseller_gets_no_new_customers(backend: Backend) {
     update["ResellerExternalID"] = json!(reseller_id);
     update["Name"] = json!("Still served");
     let answer = app.synchronize(&update).await;
-    assert_eq!(result_of(&answer), customer_id);
+    assert_eq!(answer.result(), customer_id);
 }
 
 async fn a_resellers_page_lists_its_customers(backend: Backend) {
     let app = spawn_app(backend).await;
     let (reseller_id, customer_id) = reseller_with_a_customer(&app, "9300").await;
-    let unrelated = result_of(&app.synchronize(&account("9301", "unrelated.example")).await);
+    let unrelated = app
+        .synchronize(&account("9301", "unrelated.example"))
+        .await
+        .result()
+        .to_owned();
     let console = console_login(&app, Role::MailAdmin).await;
     let page = console
         .get(&format!("/console/customers/{reseller_id}"))
@@ -583,15 +594,6 @@ async fn a_resellers_page_lists_its_customers(backend: Backend) {
         .get(&format!("/console/customers/{customer_id}"))
         .await;
     assert!(!page.html.contains("resold-customers"));
-}
-
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in the form"))
-        + marker.len();
-    html[start..].split('"').next().unwrap_or("").to_owned()
 }
 
 both_backends!(

@@ -1,12 +1,12 @@
 //! The Accounts part of the service-manager contract.
 
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::answer::{answer, answer_json};
 use super::auth::Caller;
 use super::body::ContractJson;
 use super::error::ApiError;
-use super::routing::{action_name, OriginalPath};
+use super::routing::request_action;
 use super::wire::{seed_account_example, AccountDefinition, ResultEnvelope, SyncOptionsResult};
 use super::ContractState;
 use crate::domain::customer::{exists_verdict, ExistsVerdict, LinkCandidate};
@@ -318,15 +318,7 @@ pub async fn delete(
 /// Any other route of the contract: the sample's answer for an action a
 /// service manager does not implement.
 pub async fn not_supported(req: HttpRequest, _caller: Caller) -> HttpResponse {
-    let path = req
-        .extensions()
-        .get::<OriginalPath>()
-        .map_or_else(|| req.path().to_owned(), |p| p.0.clone());
-    let prefix = req
-        .app_data::<web::Data<ContractState>>()
-        .map(|s| s.route_prefix.clone())
-        .unwrap_or_default();
-    let action = action_name(&path, &prefix);
+    let action = request_action(&req);
     answer(ResultEnvelope::new(
         ResultCode::NotSupported,
         format!("{action} functionality is not supported"),

@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::answer::AnswerFacts;
 use super::auth::Caller;
-use super::routing::{action_name, OriginalPath};
-use super::ContractState;
+use super::routing::request_action;
 use crate::domain::ResultCode;
 use crate::jobs::audit_writer::AuditSink;
 use crate::store::audit::NewAuditEntry;
@@ -114,15 +113,7 @@ pub async fn record_contract_call(
 
     let duration = started.elapsed();
     let request = response.request();
-    let path = request
-        .extensions()
-        .get::<OriginalPath>()
-        .map_or_else(|| request.path().to_owned(), |p| p.0.clone());
-    let prefix = request
-        .app_data::<web::Data<ContractState>>()
-        .map(|state| state.route_prefix.clone())
-        .unwrap_or_default();
-    let endpoint = action_name(&path, &prefix);
+    let endpoint = request_action(request);
     let caller = request.extensions().get::<Caller>().cloned();
     let audited = request.extensions().get::<AuditedRequest>().cloned();
     let facts = response

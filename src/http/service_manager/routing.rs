@@ -3,7 +3,9 @@
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Uri;
-use actix_web::HttpMessage;
+use actix_web::{web, HttpMessage, HttpRequest};
+
+use super::ContractState;
 
 /// The request path as sent, before contract paths were lowered.
 #[derive(Debug, Clone)]
@@ -75,6 +77,19 @@ pub fn action_name(path: &str, prefix: &str) -> String {
         .iter()
         .find(|known| known.eq_ignore_ascii_case(action))
         .map_or_else(|| action.to_owned(), |known| (*known).to_owned())
+}
+
+/// The contract action a request called, as [`action_name`] spells it.
+pub fn request_action(req: &HttpRequest) -> String {
+    let path = req
+        .extensions()
+        .get::<OriginalPath>()
+        .map_or_else(|| req.path().to_owned(), |p| p.0.clone());
+    let prefix = req
+        .app_data::<web::Data<ContractState>>()
+        .map(|state| state.route_prefix.clone())
+        .unwrap_or_default();
+    action_name(&path, &prefix)
 }
 
 #[cfg(test)]

@@ -56,11 +56,7 @@ fn respond(outcome: SubscriptionOutcome, done: &str) -> HttpResponse {
 }
 
 fn answer_result(result: ServiceResultDefinition) -> HttpResponse {
-    let code = ResultCode::ALL
-        .iter()
-        .copied()
-        .find(|c| c.code() == result.code)
-        .unwrap_or(ResultCode::InternalError);
+    let code = ResultCode::from_code(result.code).unwrap_or(ResultCode::InternalError);
     let external_id = result.result.clone();
     let mut response = answer_json(code, &result);
     if let Some(facts) = response.extensions_mut().get_mut::<AnswerFacts>() {

@@ -458,11 +458,7 @@ impl ResultEnvelope {
     }
 
     pub fn result_code(&self) -> ResultCode {
-        ResultCode::ALL
-            .iter()
-            .copied()
-            .find(|c| c.code() == self.code)
-            .unwrap_or(ResultCode::InternalError)
+        ResultCode::from_code(self.code).unwrap_or(ResultCode::InternalError)
     }
 }
 

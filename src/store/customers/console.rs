@@ -309,23 +309,17 @@ fn reclaim_identities(
             Some((parsed.option_id, parsed.identity?))
         })
         .collect();
-    for (option_id, normalized) in &identities {
-        let holder: Option<i64> = customer_identities::table
-            .filter(customer_identities::option_id.eq(option_id))
-            .filter(customer_identities::normalized_value.eq(normalized))
-            .select(customer_identities::customer_id)
-            .first(conn)
-            .optional()?;
-        if holder.is_some_and(|holder| holder != customer_id) {
-            return Ok(Some((option_id.clone(), normalized.clone())));
-        }
+    let wanted: Vec<(&str, &str)> = identities
+        .iter()
+        .map(|(option_id, normalized)| (option_id.as_str(), normalized.as_str()))
+        .collect();
+    let owners = super::synchronize::owners_of(conn, &wanted)?;
+    if let Some((option_id, normalized, _)) = owners
+        .into_iter()
+        .find(|(_, _, owner)| *owner != customer_id)
+    {
+        return Ok(Some((option_id, normalized)));
     }
-    super::profile::replace_identities(
-        conn,
-        customer_id,
-        identities
-            .iter()
-            .map(|(option_id, normalized)| (option_id.as_str(), normalized.as_str())),
-    )?;
+    super::profile::replace_identities(conn, customer_id, wanted)?;
     Ok(None)
 }

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::{find_by_bss_account, find_by_external_id};
+use super::find_for_application;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::subscription::ChangeSource;
 use crate::store::connection::{write_transaction, DbConnection};
@@ -40,19 +40,8 @@ pub fn mark_deleted(
     track_id: Option<&str>,
 ) -> Result<DeleteOutcome, StoreError> {
     write_transaction(conn, |conn| {
-        let by_external_id = match external_id {
-            Some(external_id) => find_by_external_id(conn, external_id)?
-                .filter(|found| found.application_id == application_id),
-            None => None,
-        };
-        let found = match (by_external_id, bss_account_id) {
-            (Some(found), _) => Some(found),
-            (None, Some(bss_account_id)) => {
-                find_by_bss_account(conn, application_id, bss_account_id)?
-            }
-            (None, None) => None,
-        };
-        let Some(found) = found else {
+        let Some(found) = find_for_application(conn, application_id, external_id, bss_account_id)?
+        else {
             return Ok(DeleteOutcome::NothingToDelete);
         };
         if found.status == CustomerStatus::Deleted {

@@ -75,6 +75,28 @@ pub fn find_by_bss_account(
         .optional())?)
 }
 
+/// The application's customer a call names: the one of `external_id` when
+/// that is one of the application's, else the one of `bss_account_id`.
+/// Another application's customer is never found.
+pub fn find_for_application(
+    conn: &mut DbConnection,
+    application_id: i64,
+    external_id: Option<&str>,
+    bss_account_id: Option<&str>,
+) -> Result<Option<CustomerKey>, StoreError> {
+    if let Some(external_id) = external_id {
+        if let Some(found) = find_by_external_id(conn, external_id)?
+            .filter(|found| found.application_id == application_id)
+        {
+            return Ok(Some(found));
+        }
+    }
+    match bss_account_id {
+        Some(id) => find_by_bss_account(conn, application_id, id),
+        None => Ok(None),
+    }
+}
+
 /// Every stored column of a customer.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers)]

@@ -54,15 +54,20 @@ pub fn erase_expired_tombstones(
                     customers::personal_data_erased_at.eq(now),
                 ))
                 .execute(conn)?;
-            diesel::delete(contacts::table.find(id)).execute(conn)?;
-            diesel::delete(addresses::table.find(id)).execute(conn)?;
-            diesel::delete(
-                customer_sync_options::table.filter(customer_sync_options::customer_id.eq(id)),
-            )
-            .execute(conn)?;
-            diesel::delete(activation_tokens::table.filter(activation_tokens::customer_id.eq(id)))
-                .execute(conn)?;
         }
+        // What hangs off the erased customers goes in one statement a table.
+        let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
+        diesel::delete(contacts::table.filter(contacts::customer_id.eq_any(&ids))).execute(conn)?;
+        diesel::delete(addresses::table.filter(addresses::customer_id.eq_any(&ids)))
+            .execute(conn)?;
+        diesel::delete(
+            customer_sync_options::table.filter(customer_sync_options::customer_id.eq_any(&ids)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            activation_tokens::table.filter(activation_tokens::customer_id.eq_any(&ids)),
+        )
+        .execute(conn)?;
         Ok(due.len())
     })
 }

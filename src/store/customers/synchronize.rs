@@ -302,6 +302,14 @@ fn identity_owners(
     submission: &AccountSubmission,
 ) -> Result<Vec<IdentityOwner>, StoreError> {
     let wanted: Vec<(&str, &str)> = submission.identities().collect();
+    owners_of(conn, &wanted)
+}
+
+/// Who holds each of the (option id, normalized value) pairs, in one query.
+pub(super) fn owners_of(
+    conn: &mut DbConnection,
+    wanted: &[(&str, &str)],
+) -> Result<Vec<IdentityOwner>, StoreError> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
@@ -312,7 +320,7 @@ fn identity_owners(
             customer_identities::customer_id,
         ))
         .into_boxed();
-    for (option_id, normalized) in &wanted {
+    for (option_id, normalized) in wanted {
         query = query.or_filter(
             customer_identities::option_id
                 .eq(*option_id)

@@ -60,8 +60,16 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 
 /// The value of the hidden `csrf` input of a page.
 pub fn form_csrf(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
+    hidden_value(html, "csrf")
+}
+
+/// The value of the hidden input `name` of a page's form.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in the form"))
+        + marker.len();
     html[start..].split('"').next().unwrap_or("").to_owned()
 }
 

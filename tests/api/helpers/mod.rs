@@ -14,7 +14,7 @@ mod operator;
 pub use app::{
     spawn_app, spawn_app_with, spawn_app_with_clock, spawn_instance_of, Credentials, TestApp,
 };
-pub use console::{console_login, form_csrf, set_cookie, ConsoleClient};
+pub use console::{console_login, form_csrf, hidden_value, set_cookie, ConsoleClient};
 pub use contract::{account, Answer};
 pub use database::{backend_available, postgres_admin_url, Backend, TestDatabase};
 pub use operator::OPERATOR_PASSWORD;
