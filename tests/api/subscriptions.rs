@@ -1,6 +1,9 @@
 //! Subscriptions/*: the seed-shaped Create, CheckOnly, each refusal, races,
 //! the quantity history and the seats-on-date query, status changes, and
-//! what a customer's delete or suspension does to its subscriptions.
+//! what a customer's delete or suspension does to its subscriptions; and the
+//! review's bugs: kept and changed attributes, no plan left by a refused
+//! order, out-of-range and textual quantities, a new SubscriptionID on an
+//! upgrade. The helpers are shared with `addons.rs`.
 
 use std::time::Duration;
 
