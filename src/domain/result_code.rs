@@ -57,6 +57,8 @@ pub enum ResultCode {
     QuantityOutOfRange = -80062,
     AttributeRequired = -80063,
     OneSubscriptionOnly = -80064,
+    ParentNotActive = -80065,
+    NotAnAddon = -80066,
 }
 
 impl ResultCode {
@@ -101,6 +103,8 @@ impl ResultCode {
         Self::QuantityOutOfRange,
         Self::AttributeRequired,
         Self::OneSubscriptionOnly,
+        Self::ParentNotActive,
+        Self::NotAnAddon,
     ];
 
     pub const fn code(self) -> i32 {
@@ -187,6 +191,13 @@ impl ResultCode {
             Self::OneSubscriptionOnly => {
                 "Subscriptions: the customer already has a subscription of a product type that \
                  does not allow multiple subscriptions."
+            }
+            Self::ParentNotActive => {
+                "Addons: the subscription the add-on belongs to is suspended or cancelled."
+            }
+            Self::NotAnAddon => {
+                "Addons: the add-on's product type is not one sold as an add-on (or the product \
+                 is not an add-on of this subscription)."
             }
         }
     }

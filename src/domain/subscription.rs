@@ -60,6 +60,8 @@ pub enum ChangeKind {
     Quantity,
     Plan,
     Status,
+    /// The attribute values changed (quantity, plan and status as they were).
+    Attributes,
 }
 
 impl ChangeKind {
@@ -69,6 +71,7 @@ impl ChangeKind {
             Self::Quantity => "quantity",
             Self::Plan => "plan",
             Self::Status => "status",
+            Self::Attributes => "attributes",
         }
     }
 }
@@ -130,9 +133,24 @@ pub struct OrderFacts<'a> {
     pub quantity: i64,
     /// The plan's attribute values and the order's, the order's winning.
     pub attribute_values: &'a BTreeMap<String, String>,
-    /// The customer's other subscriptions of this product type, not cancelled.
+    /// The customer's other subscriptions of this product type, not cancelled
+    /// (for an add-on: the parent's other add-ons of this type).
     pub other_subscriptions_of_type: i64,
+    /// `Some` when the order is for an add-on.
+    pub addon: Option<AddonFacts>,
 }
+
+/// What an add-on order is checked against besides the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddonFacts {
+    /// The status of the subscription the add-on belongs to.
+    pub parent_status: SubscriptionStatus,
+    /// Whether the catalog sells the product type as an add-on.
+    pub type_is_addon: bool,
+}
+
+/// The most units a subscription can hold (the stored column's range).
+pub const MAX_QUANTITY: i64 = i32::MAX as i64;
 
 /// The first refusal of an order, checked in the order the shop customer
 /// can act on them. The same for `CheckOnly` and the real call.
@@ -161,6 +179,23 @@ pub fn check_order(facts: &OrderFacts<'_>) -> Result<(), Rejection> {
             ),
         ));
     };
+    if let Some(addon) = facts.addon {
+        if !addon.type_is_addon {
+            return Err(Rejection::new(
+                ResultCode::NotAnAddon,
+                format!(
+                    "{} cannot be added to a subscription. Please order it on its own.",
+                    product_type.name
+                ),
+            ));
+        }
+        if addon.parent_status != SubscriptionStatus::Active {
+            return Err(Rejection::new(
+                ResultCode::ParentNotActive,
+                "The subscription this add-on is for is not active. Please re-activate it first.",
+            ));
+        }
+    }
     if facts.plan_is_new && facts.plan_deprecated {
         return Err(Rejection::new(
             ResultCode::PlanNotSold,
@@ -168,10 +203,12 @@ pub fn check_order(facts: &OrderFacts<'_>) -> Result<(), Rejection> {
         ));
     }
     let limit = product_type.quantity_limit.map(i64::from);
-    if facts.quantity < 1 || limit.is_some_and(|limit| facts.quantity > limit) {
+    let max = limit.unwrap_or(MAX_QUANTITY).min(MAX_QUANTITY);
+    if facts.quantity < 1 || facts.quantity > max {
         let message = match limit {
             Some(limit) => format!("Please order between 1 and {limit}."),
-            None => "Please order at least 1.".to_owned(),
+            None if facts.quantity < 1 => "Please order at least 1.".to_owned(),
+            None => format!("Please order at most {max}."),
         };
         return Err(Rejection::new(ResultCode::QuantityOutOfRange, message));
     }
@@ -266,6 +303,21 @@ pub fn extra_info(public_id: &str, customer_external_id: &str) -> BTreeMap<Strin
     ])
 }
 
+/// The key of an add-on's `ExtraInfo` holding our id of the add-on (its
+/// `subscription_id` is the parent's).
+pub const ADDON_ID_KEY: &str = "addon_id";
+
+/// What the BSS is asked to keep and send back for an add-on.
+pub fn addon_extra_info(
+    addon_id: &str,
+    parent_id: &str,
+    customer_external_id: &str,
+) -> BTreeMap<String, String> {
+    let mut info = extra_info(parent_id, customer_external_id);
+    info.insert(ADDON_ID_KEY.to_owned(), addon_id.to_owned());
+    info
+}
+
 /// One subscription's state after a history row, for the seats query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateAfter {
@@ -334,6 +386,7 @@ mod tests {
             quantity: 5,
             attribute_values: values,
             other_subscriptions_of_type: 0,
+            addon: None,
         }
     }
 
@@ -385,6 +438,37 @@ mod tests {
         f.other_subscriptions_of_type = 1;
         f.quantity = 100_000;
         assert_eq!(code(check_order(&f)), None);
+
+        // Beyond what a subscription can hold: refused, not clamped.
+        f.quantity = MAX_QUANTITY + 1;
+        assert_eq!(code(check_order(&f)), Some(ResultCode::QuantityOutOfRange));
+        f.quantity = MAX_QUANTITY;
+        assert_eq!(code(check_order(&f)), None);
+    }
+
+    #[test]
+    fn addon_checks_refuse_with_their_codes() {
+        let t = mailbox(None, true);
+        let values = BTreeMap::from([("storage_gb".to_owned(), "50".to_owned())]);
+        let mut f = facts(Some(&t), &values);
+        f.addon = Some(AddonFacts {
+            parent_status: SubscriptionStatus::Active,
+            type_is_addon: true,
+        });
+        assert_eq!(code(check_order(&f)), None);
+        f.addon = Some(AddonFacts {
+            parent_status: SubscriptionStatus::Suspended,
+            type_is_addon: true,
+        });
+        assert_eq!(code(check_order(&f)), Some(ResultCode::ParentNotActive));
+        f.addon = Some(AddonFacts {
+            parent_status: SubscriptionStatus::Active,
+            type_is_addon: false,
+        });
+        assert_eq!(code(check_order(&f)), Some(ResultCode::NotAnAddon));
+        for code in [ResultCode::ParentNotActive, ResultCode::NotAnAddon] {
+            assert!(code.is_storefront_visible());
+        }
     }
 
     #[test]

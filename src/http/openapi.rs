@@ -8,7 +8,7 @@ use super::operator::error::ErrorBody;
 use super::operator::{catalog, customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{
-    accounts, fields, fields_wire, subscriptions, subscriptions_wire, wire,
+    accounts, addons, fields, fields_wire, subscriptions, subscriptions_wire, wire,
 };
 use crate::domain::catalog::{
     AttributeChoice, AttributeKind, AttributeUsage, BillingUnit, PlanSource, Scope,
@@ -48,6 +48,9 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         subscriptions::cancel,
         subscriptions::upgrade_to_paid,
         subscriptions::upgrade_downgrade,
+        addons::create,
+        addons::update,
+        addons::cancel,
         health::live,
         health::ready,
         session::sign_in,
@@ -91,6 +94,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         fields_wire::AdditionalInfo,
         subscriptions_wire::ServiceDefinition,
         subscriptions_wire::ServiceResultDefinition,
+        subscriptions_wire::AddonDefinition,
         Scope,
         AttributeUsage,
         AttributeKind,
@@ -130,6 +134,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         (name = "Accounts", description = "Create, find and delete the operator's customers (interworks.cloud service-manager contract)."),
         (name = "Fields", description = "What Mailroom declares to the BSS: its product types (Fields/ServiceDefinition), its setup fields and their check, and what it is (interworks.cloud service-manager contract)."),
         (name = "Subscriptions", description = "What a customer bought: create, change, suspend, activate and cancel subscriptions, each change recorded with its TrackId; `CheckOnly: true` validates and changes nothing (interworks.cloud service-manager contract)."),
+        (name = "Addons", description = "Add-ons of a subscription (e.g. mail archiving): create, change and cancel them through the parent's ServiceDefinition; they follow their subscription's status (interworks.cloud service-manager contract)."),
         (name = "Health", description = "Liveness and readiness probes."),
         (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates and plans, retries mail), mail_admin (reads and previews)."),
     )

@@ -378,11 +378,94 @@ impl RecordedPlan {
     }
 }
 
-/// The plan of `application`'s `product_id`; when there is none yet and
-/// `product_type` is known, records one from the call's `name` and
-/// `attributes` (unpriced, for an operator to complete). Concurrent calls
-/// for one product record one plan: the unique key of (application,
-/// product_id) settles the race, and the loser finds the winner's plan.
+/// What an order needs of its plan, read once (or known from recording it).
+#[derive(Debug, Clone)]
+pub struct PlanKey {
+    pub id: i64,
+    pub deprecated: bool,
+    pub attribute_values: BTreeMap<String, String>,
+}
+
+impl PlanRow {
+    fn key(&self) -> Result<PlanKey, StoreError> {
+        Ok(PlanKey {
+            id: self.id,
+            deprecated: self.deprecated,
+            attribute_values: serde_json::from_str(&self.attribute_values).map_err(|e| {
+                StoreError::corrupt_because(format!("attributes of plan {}", self.public_id), e)
+            })?,
+        })
+    }
+}
+
+/// The plan of a stored id, as an order needs it.
+pub fn plan_key(conn: &mut DbConnection, id: i64) -> Result<Option<PlanKey>, StoreError> {
+    plans::table
+        .find(id)
+        .select(PlanRow::as_select())
+        .first::<PlanRow>(conn)
+        .optional()?
+        .map(|row| row.key())
+        .transpose()
+}
+
+/// The plan of `application`'s `product_id`; when there is none yet,
+/// `product_type` is known and `record` is set, records one from the call's
+/// `name` and `attributes` (unpriced, for an operator to complete) and says
+/// so (`true`). Runs inside the caller's transaction, so a refused order
+/// leaves no plan behind; concurrent recordings of one product are settled
+/// by the unique key of (application, product_id): the loser's transaction
+/// fails and, run again, finds the winner's plan.
+pub fn find_or_record_plan_in(
+    conn: &mut DbConnection,
+    application_id: i64,
+    product_type: Option<&ProductType>,
+    product_id: &str,
+    name: &str,
+    attributes: &BTreeMap<String, String>,
+    record: bool,
+) -> Result<Option<(PlanKey, bool)>, StoreError> {
+    let known = plans::table
+        .select(PlanRow::as_select())
+        .filter(plans::application_id.eq(application_id))
+        .filter(plans::product_id.eq(product_id))
+        .first::<PlanRow>(conn)
+        .optional()?;
+    if let Some(row) = known {
+        return Ok(Some((row.key()?, false)));
+    }
+    let Some(product_type) = product_type.filter(|_| record) else {
+        return Ok(None);
+    };
+    let terms = recorded_plan_terms(product_type, name, attributes);
+    let now = Utc::now().naive_utc();
+    let public_id = new_plan_id();
+    diesel::insert_into(plans::table)
+        .values(NewPlan {
+            public_id: &public_id,
+            application_id: Some(application_id),
+            product_id: Some(product_id),
+            source: PlanSource::Bss.as_str(),
+            created_at: now,
+            values: PlanValues::of(&terms, now),
+        })
+        .execute(conn)?;
+    let id = plans::table
+        .filter(plans::public_id.eq(&public_id))
+        .select(plans::id)
+        .first::<i64>(conn)?;
+    Ok(Some((
+        PlanKey {
+            id,
+            deprecated: terms.deprecated,
+            attribute_values: terms.attribute_values,
+        },
+        true,
+    )))
+}
+
+/// [`find_or_record_plan_in`] in a transaction of its own, answering the
+/// whole plan.
 pub fn find_or_record_plan(
     conn: &mut DbConnection,
     application_id: i64,
@@ -393,34 +476,29 @@ pub fn find_or_record_plan(
 ) -> Result<RecordedPlan, StoreError> {
     retry_lost_races(StoreError::is_retryable_conflict, || {
         write_transaction_once(conn, |conn| {
-            let known = plans::table
-                .select(PlanRow::as_select())
-                .filter(plans::application_id.eq(application_id))
-                .filter(plans::product_id.eq(product_id))
-                .first::<PlanRow>(conn)
-                .optional()?;
-            if let Some(row) = known {
-                return Ok(RecordedPlan::Known(row.to_plan()?));
-            }
-            let Some(product_type) = product_type(conn, product_type_id)? else {
+            let known_type = product_type(conn, product_type_id)?;
+            let Some((key, recorded)) = find_or_record_plan_in(
+                conn,
+                application_id,
+                known_type.as_ref(),
+                product_id,
+                name,
+                attributes,
+                true,
+            )?
+            else {
                 return Ok(RecordedPlan::UnknownProductType);
             };
-            let terms = recorded_plan_terms(&product_type, name, attributes);
-            let now = Utc::now().naive_utc();
-            let public_id = new_plan_id();
-            diesel::insert_into(plans::table)
-                .values(NewPlan {
-                    public_id: &public_id,
-                    application_id: Some(application_id),
-                    product_id: Some(product_id),
-                    source: PlanSource::Bss.as_str(),
-                    created_at: now,
-                    values: PlanValues::of(&terms, now),
-                })
-                .execute(conn)?;
-            let plan = plan(conn, &public_id)?
-                .ok_or_else(|| StoreError::corrupt(format!("plan {public_id} vanished")))?;
-            Ok(RecordedPlan::Recorded(plan))
+            let plan = plans::table
+                .find(key.id)
+                .select(PlanRow::as_select())
+                .first::<PlanRow>(conn)?
+                .to_plan()?;
+            Ok(if recorded {
+                RecordedPlan::Recorded(plan)
+            } else {
+                RecordedPlan::Known(plan)
+            })
         })
     })
 }

@@ -204,6 +204,7 @@ diesel::table! {
         scope -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        is_addon -> Bool,
     }
 }
 
@@ -266,6 +267,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         cancelled_at -> Nullable<Timestamp>,
+        parent_subscription_id -> Nullable<BigInt>,
     }
 }
 

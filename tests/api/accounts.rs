@@ -890,11 +890,11 @@ async fn unknown_fields_are_ignored(backend: Backend) {
 
 async fn unsupported_actions_answer_minus_one(backend: Backend) {
     let app = spawn_app(backend).await;
-    let answer = app.post("Addons/Create", &json!({"CheckOnly": true})).await;
+    let answer = app.post("Reports/Usage", &json!({"CheckOnly": true})).await;
     assert_eq!((answer.status, answer.code()), (StatusCode::OK, -1));
     assert_eq!(
         answer.message(),
-        "Addons/Create functionality is not supported"
+        "Reports/Usage functionality is not supported"
     );
 }
 

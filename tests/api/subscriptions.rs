@@ -1,6 +1,9 @@
 //! Subscriptions/*: the seed-shaped Create, CheckOnly, each refusal, races,
 //! the quantity history and the seats-on-date query, status changes, and
-//! what a customer's delete or suspension does to its subscriptions.
+//! what a customer's delete or suspension does to its subscriptions; and the
+//! review's bugs: kept and changed attributes, no plan left by a refused
+//! order, out-of-range and textual quantities, a new SubscriptionID on an
+//! upgrade. The helpers are shared with `addons.rs`.
 
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use crate::both_backends;
 use crate::helpers::{account, spawn_app, Answer, Backend, TestApp};
 
 /// A customer synchronized; returns its ExternalID.
-async fn customer(app: &TestApp, id: &str, domain: &str) -> String {
+pub(crate) async fn customer(app: &TestApp, id: &str, domain: &str) -> String {
     app.synchronize(&account(id, domain))
         .await
         .result()
@@ -22,7 +25,7 @@ async fn customer(app: &TestApp, id: &str, domain: &str) -> String {
 }
 
 /// A Create as the BSS sends it.
-fn create_body(external_id: &str, subscription_id: &str, quantity: i64) -> Value {
+pub(crate) fn create_body(external_id: &str, subscription_id: &str, quantity: i64) -> Value {
     json!({
         "ID": "",
         "SubscriptionID": subscription_id,
@@ -47,7 +50,7 @@ fn create_body(external_id: &str, subscription_id: &str, quantity: i64) -> Value
     })
 }
 
-async fn post_tracked(app: &TestApp, action: &str, body: &Value, track: &str) -> Answer {
+pub(crate) async fn post_tracked(app: &TestApp, action: &str, body: &Value, track: &str) -> Answer {
     TestApp::send(
         app.request(reqwest::Method::POST, &format!("/api/{action}"))
             .header("X-CloudPlatform-TrackId", track)
@@ -56,7 +59,7 @@ async fn post_tracked(app: &TestApp, action: &str, body: &Value, track: &str) ->
     .await
 }
 
-async fn stored(app: &TestApp, public_id: &str) -> (SubscriptionRow, Vec<ChangeRow>) {
+pub(crate) async fn stored(app: &TestApp, public_id: &str) -> (SubscriptionRow, Vec<ChangeRow>) {
     let public_id = public_id.to_owned();
     app.with_store(move |conn| {
         let row = subscriptions::by_public_id(conn, &public_id)?.expect("stored");
@@ -66,7 +69,7 @@ async fn stored(app: &TestApp, public_id: &str) -> (SubscriptionRow, Vec<ChangeR
     .await
 }
 
-async fn counts(app: &TestApp) -> (i64, i64, usize) {
+pub(crate) async fn counts(app: &TestApp) -> (i64, i64, usize) {
     app.with_store(|conn| {
         let (subs, changes) = subscriptions::counts(conn)?;
         let plans = mailroom::store::catalog::plans(conn)?.len();
@@ -75,7 +78,7 @@ async fn counts(app: &TestApp) -> (i64, i64, usize) {
     .await
 }
 
-fn ok(answer: &Answer) -> String {
+pub(crate) fn ok(answer: &Answer) -> String {
     assert_eq!(answer.code(), 0, "{}", answer.body);
     answer.result().to_owned()
 }
@@ -392,7 +395,159 @@ async fn a_customers_delete_and_suspension_carry_over(backend: Backend) {
     assert_eq!(last.track_id.as_deref(), Some("track-delete-1"));
 }
 
+async fn recorded_plans(app: &TestApp, product_id: &str) -> usize {
+    let product_id = product_id.to_owned();
+    app.with_store(mailroom::store::catalog::plans)
+        .await
+        .iter()
+        .filter(|p| p.product_id.as_deref() == Some(product_id.as_str()))
+        .count()
+}
+
+fn attributes(row: &SubscriptionRow) -> Value {
+    serde_json::from_str(&row.attribute_values).expect("stored attributes are JSON")
+}
+
+/// An Update without `AttributeList` keeps the stored attributes; one with
+/// it replaces them, and an attribute-only change is a history row.
+async fn an_update_keeps_or_replaces_attributes_with_history(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cus = customer(&app, "9070", "subs-attrs.example").await;
+    let sub = ok(&app
+        .post("Subscriptions/Create", &create_body(&cus, "93001", 5))
+        .await);
+
+    let answer = app
+        .post("Subscriptions/Update", &json!({"ID": sub, "Quantity": 6}))
+        .await;
+    assert_eq!(ok(&answer), sub);
+    let (row, history) = stored(&app, &sub).await;
+    assert_eq!(row.quantity, 6);
+    assert_eq!(
+        attributes(&row),
+        json!({"storage_gb": "50", "mailbox_type": "business"}),
+        "an Update without AttributeList keeps the stored attributes"
+    );
+    assert_eq!(history.len(), 2, "created, quantity");
+
+    let mut update = create_body(&cus, "93001", 6);
+    update["ID"] = json!(sub);
+    update["AttributeList"]["storage_gb"]["Value"] = json!("100");
+    let answer = post_tracked(&app, "Subscriptions/Update", &update, "track-attrs-1").await;
+    assert_eq!(ok(&answer), sub);
+    let (row, history) = stored(&app, &sub).await;
+    assert_eq!(attributes(&row)["storage_gb"], "100");
+    assert_eq!(
+        history.len(),
+        3,
+        "an attribute-only change is a history row"
+    );
+    let last = history.last().expect("history");
+    assert_eq!(
+        (
+            last.kind.as_str(),
+            last.new_quantity,
+            last.new_status.as_str()
+        ),
+        ("attributes", 6, "active")
+    );
+    assert_eq!(last.track_id.as_deref(), Some("track-attrs-1"));
+
+    // The same attributes again: nothing to record.
+    ok(&app.post("Subscriptions/Update", &update).await);
+    assert_eq!(stored(&app, &sub).await.1.len(), 3);
+}
+
+/// A plan recorded for an unknown ProductID stays only when the order goes
+/// through: a refused order leaves none.
+async fn a_refused_order_records_no_plan(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cus = customer(&app, "9080", "subs-noplan.example").await;
+
+    let mut body = create_body("cus_nobody", "94001", 5);
+    body["ProductID"] = json!("5555");
+    assert_eq!(app.post("Subscriptions/Create", &body).await.code(), -20);
+    let mut body = create_body(&cus, "94002", 0);
+    body["ProductID"] = json!("5555");
+    assert_eq!(app.post("Subscriptions/Create", &body).await.code(), -80062);
+    assert_eq!(recorded_plans(&app, "5555").await, 0, "refused: no plan");
+
+    body["Quantity"] = json!(3);
+    ok(&app.post("Subscriptions/Create", &body).await);
+    assert_eq!(recorded_plans(&app, "5555").await, 1);
+}
+
+/// A quantity beyond what a subscription can hold is refused, not clamped;
+/// one sent as text is read; garbage is a clear -2.
+async fn quantities_are_read_liberally_and_refused_beyond_range(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cus = customer(&app, "9090", "subs-qty.example").await;
+    let before = counts(&app).await;
+    for quantity in [json!(2_147_483_648_i64), json!("99999999999999999999999")] {
+        let mut body = create_body(&cus, "95001", 1);
+        body["Quantity"] = quantity;
+        let answer = app.post("Subscriptions/Create", &body).await;
+        assert_eq!(answer.code(), -80062, "{}", answer.body);
+        assert!(answer.message().contains("at most"), "{}", answer.body);
+    }
+    assert_eq!(counts(&app).await.0, before.0, "nothing created");
+
+    let mut body = create_body(&cus, "95002", 1);
+    body["Quantity"] = json!(" 5 ");
+    let sub = ok(&app.post("Subscriptions/Create", &body).await);
+    assert_eq!(stored(&app, &sub).await.0.quantity, 5);
+
+    let mut update = json!({"ID": sub, "Quantity": "7"});
+    ok(&app.post("Subscriptions/Update", &update).await);
+    assert_eq!(stored(&app, &sub).await.0.quantity, 7);
+    update["Quantity"] = json!("seven");
+    let answer = app.post("Subscriptions/Update", &update).await;
+    assert_eq!(answer.code(), -2, "{}", answer.body);
+    assert!(answer.message().contains("Quantity"), "{}", answer.body);
+    assert_eq!(stored(&app, &sub).await.0.quantity, 7);
+}
+
+/// An UpgradeDowngrade that carries a new SubscriptionID (the old one as
+/// OriginalSubscriptionID) stores the new one: later calls by it find the
+/// subscription, and the retried upgrade answers the same subscription.
+async fn an_upgrade_with_a_new_subscription_id_stores_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cus = customer(&app, "9100", "subs-upgrade.example").await;
+    let sub = ok(&app
+        .post("Subscriptions/Create", &create_body(&cus, "96001", 5))
+        .await);
+
+    let mut upgrade = create_body(&cus, "96002", 5);
+    upgrade["OriginalSubscriptionID"] = json!("96001");
+    upgrade["ProductID"] = json!("1208");
+    upgrade["ActionType"] = json!("Upgrade");
+    let answer = app.post("Subscriptions/UpgradeDowngrade", &upgrade).await;
+    assert_eq!(ok(&answer), sub, "{}", answer.body);
+    let (row, history) = stored(&app, &sub).await;
+    assert_eq!(row.bss_subscription_id, "96002");
+    assert_eq!(history.last().map(|c| c.kind.as_str()), Some("plan"));
+
+    // The retry, and later calls by the new id, find the same subscription.
+    assert_eq!(
+        ok(&app.post("Subscriptions/UpgradeDowngrade", &upgrade).await),
+        sub
+    );
+    assert_eq!(
+        ok(&app
+            .post("Subscriptions/Suspend", &json!({"SubscriptionID": "96002"}))
+            .await),
+        sub
+    );
+    let (row, history) = stored(&app, &sub).await;
+    assert_eq!(row.status, "suspended");
+    assert_eq!(history.len(), 3, "created, plan, status");
+}
+
 both_backends!(
+    an_update_keeps_or_replaces_attributes_with_history,
+    a_refused_order_records_no_plan,
+    quantities_are_read_liberally_and_refused_beyond_range,
+    an_upgrade_with_a_new_subscription_id_stores_it,
     a_seed_shaped_create_round_trips,
     check_only_changes_nothing,
     each_refusal_has_its_code,

@@ -3,6 +3,7 @@
 //! lenient body reader, the audit middleware, result answers, its error).
 
 pub mod accounts;
+pub mod addons;
 pub mod answer;
 pub mod audit;
 pub mod auth;
@@ -89,6 +90,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
                 "/subscriptions/upgradedowngrade",
                 web::post().to(subscriptions::upgrade_downgrade),
             )
+            .route("/addons/create", web::post().to(addons::create))
+            .route("/addons/update", web::post().to(addons::update))
+            .route("/addons/cancel", web::post().to(addons::cancel))
             .default_service(web::to(accounts::not_supported)),
     );
 }

@@ -59,6 +59,9 @@ pub const ACTIONS: &[&str] = &[
     "Subscriptions/Cancel",
     "Subscriptions/UpgradeToPaid",
     "Subscriptions/UpgradeDowngrade",
+    "Addons/Create",
+    "Addons/Update",
+    "Addons/Cancel",
 ];
 
 /// The contract action of a request path (`/API/accounts/exists` gives
@@ -110,6 +113,7 @@ mod tests {
             action_name("/API/subscriptions/upgradetopaid", "/api/"),
             "Subscriptions/UpgradeToPaid"
         );
+        assert_eq!(action_name("/API/ADDONS/create", "/api/"), "Addons/Create");
         assert_eq!(
             action_name("/api/example/accounts/delete/", "/api/example/"),
             "Accounts/Delete"

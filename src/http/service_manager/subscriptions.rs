@@ -14,21 +14,32 @@ use super::wire::ResultEnvelope;
 use super::ContractState;
 use crate::domain::subscription::{ChangeSource, StatusAction};
 use crate::domain::ResultCode;
-use crate::store::catalog::{find_or_record_plan, RecordedPlan};
 use crate::store::subscriptions::{
     self, Answered, Order, Origin, SubscriptionOutcome, SubscriptionRef,
 };
 use crate::telemetry::track_id;
 
 fn respond(outcome: SubscriptionOutcome, done: &str) -> HttpResponse {
+    respond_as(
+        outcome,
+        "Subscription created.",
+        done,
+        "The subscription already is as asked: nothing changed.",
+    )
+}
+
+/// The answer of an outcome, with the messages of the call's kind of
+/// subscription (a subscription or an add-on).
+pub(super) fn respond_as(
+    outcome: SubscriptionOutcome,
+    created: &str,
+    done: &str,
+    unchanged: &str,
+) -> HttpResponse {
     let (code, message, answered) = match outcome {
-        SubscriptionOutcome::Created(a) => (ResultCode::Success, "Subscription created.", Some(a)),
+        SubscriptionOutcome::Created(a) => (ResultCode::Success, created, Some(a)),
         SubscriptionOutcome::Changed(a) => (ResultCode::Success, done, Some(a)),
-        SubscriptionOutcome::Unchanged(a) => (
-            ResultCode::Success,
-            "The subscription already is as asked: nothing changed.",
-            Some(a),
-        ),
+        SubscriptionOutcome::Unchanged(a) => (ResultCode::Success, unchanged, Some(a)),
         SubscriptionOutcome::Checked(a) => (
             ResultCode::Success,
             "CheckOnly: the call can be carried out; nothing was changed.",
@@ -65,14 +76,14 @@ fn answer_result(result: ServiceResultDefinition) -> HttpResponse {
     response
 }
 
-fn origin(req: &HttpRequest) -> Origin {
+pub(super) fn origin(req: &HttpRequest) -> Origin {
     Origin {
         source: ChangeSource::Bss,
         track_id: track_id(req.headers()).map(str::to_owned),
     }
 }
 
-fn reference(service: &ServiceDefinition) -> SubscriptionRef {
+pub(super) fn reference(service: &ServiceDefinition) -> SubscriptionRef {
     SubscriptionRef {
         public_id: service.effective_id(),
         bss_subscription_id: service.subscription_id.clone(),
@@ -80,8 +91,8 @@ fn reference(service: &ServiceDefinition) -> SubscriptionRef {
     }
 }
 
-/// Create and the Update family: resolves the plan (recording an unknown
-/// ProductID of a known type, except on `CheckOnly`), then orders.
+/// Create and the Update family: one unit of work finds (or records, except
+/// on `CheckOnly`) the plan of the ProductID and orders.
 async fn order(
     req: HttpRequest,
     state: web::Data<ContractState>,
@@ -106,49 +117,23 @@ async fn order(
         ));
     }
     let account = service.account.as_ref();
-    let check_only = service.is_check_only();
-    let attribute_values = service.attribute_values();
     let order = Order {
         application_id: caller.application_id,
         customer_external_id: account.and_then(|a| a.effective_external_id()),
         bss_account_id: account.and_then(|a| a.id.clone()),
         subscription: reference(&service),
         product_type_id: service.service_type.clone(),
-        plan: None,
+        product_id: service.product_id.clone(),
+        name: service.name.clone().unwrap_or_default(),
         quantity: service.quantity,
-        attribute_values,
+        attribute_values: service.attribute_values(),
         origin: origin(&req),
-        check_only,
+        check_only: service.is_check_only(),
         create,
     };
-    let product_id = service.product_id.clone();
-    let name = service.name.clone().unwrap_or_default();
     let outcome = state
         .store
-        .run(move |conn| {
-            let mut order = order;
-            if let Some(product_id) = &product_id {
-                order.plan = match (&order.product_type_id, check_only) {
-                    (Some(product_type), false) => {
-                        match find_or_record_plan(
-                            conn,
-                            order.application_id,
-                            product_type,
-                            product_id,
-                            &name,
-                            &order.attribute_values,
-                        )? {
-                            RecordedPlan::Known(plan) | RecordedPlan::Recorded(plan) => {
-                                subscriptions::plan_key_of(conn, &plan.public_id)?
-                            }
-                            RecordedPlan::UnknownProductType => None,
-                        }
-                    }
-                    _ => subscriptions::plan_of_product(conn, order.application_id, product_id)?,
-                };
-            }
-            subscriptions::order(conn, &order)
-        })
+        .run(move |conn| subscriptions::order(conn, &order))
         .await?;
     Ok(respond(outcome, done))
 }

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::wire::{AccountDefinition, ResultEnvelope};
-use crate::domain::subscription::SUBSCRIPTION_ID_KEY;
+use crate::domain::subscription::{ADDON_ID_KEY, SUBSCRIPTION_ID_KEY};
 use crate::domain::ResultCode;
 
 /// A subscription as the BSS sends it (the contract's ServiceDefinition).
@@ -35,7 +35,9 @@ pub struct ServiceDefinition {
     #[serde(rename = "ProductID")]
     pub product_id: Option<String>,
     pub action_type: Option<String>,
-    /// Units: for mailboxes, seats.
+    /// Units: for mailboxes, seats. A number, or a numeric string (`"5"`).
+    #[serde(default, deserialize_with = "lenient_quantity")]
+    #[schema(value_type = Option<i64>)]
     pub quantity: Option<i64>,
     pub status: Option<String>,
     /// The customer (its `ExternalID` is ours).
@@ -50,6 +52,132 @@ pub struct ServiceDefinition {
     /// What Mailroom answered earlier as `ExtraInfo`.
     #[schema(value_type = Option<Object>)]
     pub extra_details: Option<BTreeMap<String, Value>>,
+    /// The add-ons; on `Addons/*` the ones to act on carry `ActionType`
+    /// `Provision` (create, update) or `Cancel`.
+    pub addons: Option<Vec<AddonDefinition>>,
+}
+
+/// An add-on of a ServiceDefinition's `Addons` list.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddonDefinition {
+    /// Our add-on id (`sub_...`) once we answered one; the BSS's otherwise.
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+    #[serde(rename = "ParentID")]
+    pub parent_id: Option<String>,
+    pub name: Option<String>,
+    /// The BSS's product (plan) id of the add-on.
+    #[serde(rename = "ProductID")]
+    pub product_id: Option<String>,
+    /// `Provision` (create, update) or `Cancel`.
+    pub action_type: Option<String>,
+    /// A number, or a numeric string; 1 when a new add-on leaves it out.
+    #[serde(default, deserialize_with = "lenient_quantity")]
+    #[schema(value_type = Option<i64>)]
+    pub quantity: Option<i64>,
+    /// Attribute id → `{ID, Name, Value, ...}` (a list of them is read too).
+    #[schema(value_type = Option<Object>)]
+    pub attribute_list: Option<Value>,
+    /// Not in the contract's add-on: the product type, when the ProductID
+    /// is new and the catalog sells more than one add-on type.
+    pub service_type: Option<String>,
+    /// What Mailroom answered earlier as `ExtraInfo` (its `addon_id`).
+    #[schema(value_type = Option<Object>)]
+    pub extra_details: Option<BTreeMap<String, Value>>,
+}
+
+impl AddonDefinition {
+    /// Our id of the add-on: `ID` when it is one of ours, else
+    /// `ExtraDetails.addon_id`.
+    pub fn effective_id(&self) -> Option<String> {
+        self.id
+            .clone()
+            .filter(|id| id.starts_with("sub_"))
+            .or_else(|| {
+                self.extra_details
+                    .as_ref()?
+                    .get(ADDON_ID_KEY)
+                    .and_then(text)
+            })
+    }
+
+    /// The attribute values sent; `None` when `AttributeList` is left out.
+    pub fn attribute_values(&self) -> Option<BTreeMap<String, String>> {
+        attribute_values(self.attribute_list.as_ref())
+    }
+}
+
+/// A quantity read as liberally as the AccountDefinition's fields: a whole
+/// number, or a string holding one; a number beyond any range reads as the
+/// largest (the order then refuses it as out of range).
+fn lenient_quantity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    const EXPECTED: &str = "a whole number of units";
+    let value = Option::<Value>::deserialize(deserializer)?;
+    let saturated = |negative: bool| if negative { i64::MIN } else { i64::MAX };
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0)
+                    // `as` saturates at the ends of i64.
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| {
+                de::Error::invalid_value(de::Unexpected::Other("a fraction"), &EXPECTED)
+            }),
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(de::Error::invalid_value(de::Unexpected::Str(t), &EXPECTED));
+            }
+            Ok(Some(
+                t.parse().unwrap_or_else(|_| saturated(t.starts_with('-'))),
+            ))
+        }
+        Some(Value::Bool(b)) => Err(de::Error::invalid_type(de::Unexpected::Bool(b), &EXPECTED)),
+        Some(_) => Err(de::Error::invalid_type(de::Unexpected::Map, &EXPECTED)),
+    }
+}
+
+/// Attribute values: id → value as text (the `Value` of each attribute
+/// object, or a bare value); `None` when no list was sent.
+fn attribute_values(list: Option<&Value>) -> Option<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    let mut add = |key: Option<String>, value: &Value| {
+        let (key, value) = match value {
+            Value::Object(object) => (
+                key.or_else(|| field(object, "ID").and_then(text)),
+                field(object, "Value").and_then(text),
+            ),
+            other => (key, text(other)),
+        };
+        if let (Some(key), Some(value)) = (key, value) {
+            values.insert(key, value);
+        }
+    };
+    match list? {
+        Value::Object(map) => {
+            for (key, value) in map {
+                add(Some(key.clone()), value);
+            }
+        }
+        Value::Array(list) => {
+            for value in list {
+                add(None, value);
+            }
+        }
+        _ => return None,
+    }
+    Some(values)
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -79,36 +207,10 @@ impl ServiceDefinition {
         })
     }
 
-    /// The attribute values: id → value as text (the `Value` of each
-    /// attribute object, or a bare value).
-    pub fn attribute_values(&self) -> BTreeMap<String, String> {
-        let mut values = BTreeMap::new();
-        let mut add = |key: Option<String>, value: &Value| {
-            let (key, value) = match value {
-                Value::Object(object) => (
-                    key.or_else(|| field(object, "ID").and_then(text)),
-                    field(object, "Value").and_then(text),
-                ),
-                other => (key, text(other)),
-            };
-            if let (Some(key), Some(value)) = (key, value) {
-                values.insert(key, value);
-            }
-        };
-        match &self.attribute_list {
-            Some(Value::Object(map)) => {
-                for (key, value) in map {
-                    add(Some(key.clone()), value);
-                }
-            }
-            Some(Value::Array(list)) => {
-                for value in list {
-                    add(None, value);
-                }
-            }
-            _ => {}
-        }
-        values
+    /// The attribute values sent: id → value as text; `None` when
+    /// `AttributeList` is left out (an Update then keeps the stored ones).
+    pub fn attribute_values(&self) -> Option<BTreeMap<String, String>> {
+        attribute_values(self.attribute_list.as_ref())
     }
 
     pub fn is_check_only(&self) -> bool {
