@@ -9,6 +9,7 @@ use super::answer::{answer_json, AnswerFacts};
 use super::auth::Caller;
 use super::body::ContractJson;
 use super::error::ApiError;
+use super::settings;
 use super::subscriptions_wire::{seed_service_example, ServiceDefinition, ServiceResultDefinition};
 use super::wire::ResultEnvelope;
 use super::ContractState;
@@ -95,11 +96,12 @@ async fn order(
             "SubscriptionID is required to create a subscription.",
         ));
     }
-    if create && service.product_id.is_none() {
-        return Err(ApiError::bad_request(
-            "ProductID is required to create a subscription.",
-        ));
-    }
+    // A Create without ProductID takes the application's default plan.
+    let default_plan = if create && service.product_id.is_none() {
+        Some(settings::default_plan_for_create(&req)?)
+    } else {
+        None
+    };
     if !create && service.effective_id().is_none() && service.subscription_id.is_none() {
         return Err(ApiError::bad_request(
             "ID or SubscriptionID is required to name the subscription.",
@@ -127,6 +129,11 @@ async fn order(
         .store
         .run(move |conn| {
             let mut order = order;
+            if let Some(plan_id) = &default_plan {
+                if let Some(refusal) = settings::use_default_plan(conn, &mut order, plan_id)? {
+                    return Ok(SubscriptionOutcome::Refused(refusal));
+                }
+            }
             if let Some(product_id) = &product_id {
                 order.plan = match (&order.product_type_id, check_only) {
                     (Some(product_type), false) => {
