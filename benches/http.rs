@@ -3,7 +3,7 @@
 //! the same JSON.
 //!
 //! `cargo bench --bench http -- [--seconds 10] [--connections 32]
-//!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize]
+//!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize,subscriptions]
 //!  [--deliver-mail true|false]`
 //!
 //! Everything runs in this process: the servers on their actix workers, the
@@ -219,6 +219,30 @@ fn seed_account(n: u64, run: &str) -> Value {
     })
 }
 
+/// A Subscriptions/Create of hosted mailboxes for a customer, as the BSS
+/// sends it (ProductID 1207 becomes a recorded plan on the first call).
+fn subscription_body(external_id: &str, subscription_id: &str, quantity: u64) -> Value {
+    json!({
+        "ID": "",
+        "SubscriptionID": subscription_id,
+        "Name": "Hosted mailbox Business",
+        "ServiceType": "hosted_mailbox",
+        "ProductID": "1207",
+        "ActionType": "Provision",
+        "Quantity": quantity,
+        "Status": "Active",
+        "Account": {"ID": "", "ExternalID": external_id, "Name": "Bench Customer"},
+        "AttributeList": {
+            "storage_gb": {"ID": "storage_gb", "Name": "Storage", "Value": "50", "QuantityLinked": true, "DataType": 1},
+            "mailbox_type": {"ID": "mailbox_type", "Name": "Mailbox type", "Value": "business", "QuantityLinked": false, "DataType": 0}
+        },
+        "BillingCycle": {"Duration": "1", "DurationType": "Months"},
+        "IsTest": false, "IsTrial": false, "IsFromOrder": true,
+        "AllowMultipleSubscriptions": true, "CheckOnly": false,
+        "ExtraDetails": {}
+    })
+}
+
 async fn bare_handler(body: web::Json<Value>) -> HttpResponse {
     HttpResponse::Ok().json(body.into_inner())
 }
@@ -312,6 +336,37 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
             })
             .collect(),
     );
+    let wanted = |scenario: &str| {
+        options.only.is_empty()
+            || options
+                .only
+                .iter()
+                .any(|o| scenario.to_lowercase().contains(o))
+    };
+    const UPDATE: &str = "Subscriptions/Update (quantity change of an existing subscription)";
+    // One subscription per seeded customer for the Update scenario, created
+    // through the API too.
+    let mut subscription_ids = Vec::new();
+    if wanted(UPDATE) {
+        for (n, external_id) in external_ids.iter().enumerate() {
+            let answer: Value = client
+                .post(format!("http://127.0.0.1:{port}/api/Subscriptions/Create"))
+                .header("X-CloudPlatform-ApplicationId", &credentials.app_id)
+                .header("X-CloudPlatform-APIKey", &credentials.key)
+                .json(&subscription_body(external_id, &format!("seed-{n}"), 1))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["Code"], 0, "{answer}");
+            subscription_ids.push(answer["Result"].as_str().unwrap().to_owned());
+        }
+    }
+    let external_ids = Arc::new(external_ids);
+    let subscription_ids = Arc::new(subscription_ids);
+
     let by_domain: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..options.customers as u64)
             .map(|n| {
@@ -346,14 +401,37 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
                 })
             },
         ),
+        (
+            "Subscriptions/Create (a new subscription each call, seeded customers)",
+            b"Subscription created.",
+            {
+                let headers = headers.clone();
+                let external_ids = Arc::clone(&external_ids);
+                Arc::new(move |n| {
+                    let customer = &external_ids[n as usize % external_ids.len()];
+                    let body = subscription_body(customer, &format!("new-{n}"), 5);
+                    request(port, "POST", "/api/Subscriptions/Create", &headers, &body)
+                })
+            },
+        ),
+        (UPDATE, b"\"Code\":0", {
+            let headers = headers.clone();
+            let subscription_ids = Arc::clone(&subscription_ids);
+            Arc::new(move |n| {
+                // Each visit of a subscription asks another quantity than
+                // the last one (2..21, round robin over the subscriptions).
+                let count = subscription_ids.len().max(1) as u64;
+                let id = subscription_ids
+                    .get((n % count) as usize)
+                    .map_or("", String::as_str);
+                let quantity = 2 + (n / count) % 20;
+                let body = json!({"ID": id, "ServiceType": "hosted_mailbox", "Quantity": quantity, "CheckOnly": false});
+                request(port, "POST", "/api/Subscriptions/Update", &headers, &body)
+            })
+        }),
     ];
     for (scenario, expect, make) in scenarios {
-        let wanted = options.only.is_empty()
-            || options
-                .only
-                .iter()
-                .any(|o| scenario.to_lowercase().contains(o));
-        if !wanted {
+        if !wanted(scenario) {
             continue;
         }
         let outcome = drive(port, options.connections, options.seconds, expect, make).await;

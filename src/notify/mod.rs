@@ -20,7 +20,7 @@ use crate::domain::token::IssuedToken;
 use crate::store::customers::{self, CustomerDetails};
 use crate::store::outbox::OutboxRow;
 use crate::store::sync_options::CatalogCache;
-use crate::store::{activation, email_templates, Store, StoreError};
+use crate::store::{activation, applications, email_templates, Store, StoreError};
 use crate::telemetry::error_chain;
 use template::{
     CompiledTemplate, KnownFields, MergeContext, RenderedMessage, TemplateError, TemplateSource,
@@ -220,6 +220,8 @@ impl Notifier {
             operator_name: Some(operator.name.clone()),
             operator_support_email: Some(operator.support_email.clone()),
             operator_portal_url: Some(operator.portal_url.clone()),
+            // `prepare` puts the application's own address in, when it has one.
+            support_email: Some(operator.support_email.clone()),
             extra_info,
         }
     }
@@ -247,11 +249,17 @@ impl Notifier {
                 Err(error) => Preparation::Fail(error_chain(&error)),
             });
         };
-        let Some(details) = self
+        let found = self
             .store
-            .run(move |conn| customers::load_details_by_id(conn, customer_id))
-            .await?
-        else {
+            .run(move |conn| {
+                let Some(details) = customers::load_details_by_id(conn, customer_id)? else {
+                    return Ok(None);
+                };
+                let settings = applications::settings_of(conn, details.customer.application_id)?;
+                Ok(Some((details, settings)))
+            })
+            .await?;
+        let Some((details, settings)) = found else {
             return Ok(Preparation::Cancel("the customer no longer exists".into()));
         };
         if details.customer.status != crate::domain::customer::CustomerStatus::Active {
@@ -271,6 +279,10 @@ impl Notifier {
             ));
         };
         let mut context = self.customer_context(&details);
+        // The support address the customer's BSS set up (last seen on its calls).
+        if let Some(address) = settings.and_then(|s| s.support_email) {
+            context.support_email = Some(address);
+        }
         if self.settings.mode == NotificationMode::Mailroom {
             let token = IssuedToken::generate();
             let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;

@@ -7,6 +7,7 @@ use super::connection::{write_transaction, DbConnection};
 use super::schema::applications;
 use super::StoreError;
 use crate::domain::app_key::IssuedKey;
+use crate::domain::catalog::setup_fields::SetupValues;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = applications)]
@@ -17,11 +18,30 @@ pub struct ApplicationRow {
     pub key_hash: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The setup values its BSS last sent (JSON); read through `settings()`.
+    pub settings: Option<String>,
 }
 
 impl ApplicationRow {
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
+    }
+
+    /// The setup values its BSS last sent; `None` before any call carried
+    /// one. Unreadable JSON (written by a later version) counts as none.
+    pub fn settings(&self) -> Option<SetupValues> {
+        parse_settings(self.id, self.settings.as_deref())
+    }
+}
+
+fn parse_settings(application_id: i64, json: Option<&str>) -> Option<SetupValues> {
+    let json = json?;
+    match serde_json::from_str(json) {
+        Ok(values) => Some(values),
+        Err(error) => {
+            tracing::warn!(application_id, %error, "stored application settings are unreadable");
+            None
+        }
     }
 }
 
@@ -138,4 +158,35 @@ pub fn revoke(
         }
         Ok(Some(row))
     })
+}
+
+/// Records the setup values an application's BSS sent. The caller writes only
+/// when they differ from what it last read, so a call costs no write.
+pub fn save_settings(
+    conn: &mut DbConnection,
+    application_id: i64,
+    values: &SetupValues,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(values)
+        .map_err(|e| StoreError::corrupt(format!("application settings: {e}")))?;
+    write_transaction(conn, |conn| {
+        diesel::update(applications::table.find(application_id))
+            .set(applications::settings.eq(Some(&json)))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The setup values last sent by the BSS of an application (for the mail
+/// rendered later, off the request path).
+pub fn settings_of(
+    conn: &mut DbConnection,
+    application_id: i64,
+) -> Result<Option<SetupValues>, StoreError> {
+    let json: Option<Option<String>> = applications::table
+        .find(application_id)
+        .select(applications::settings)
+        .first(conn)
+        .optional()?;
+    Ok(parse_settings(application_id, json.flatten().as_deref()))
 }

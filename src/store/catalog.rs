@@ -409,6 +409,20 @@ pub fn plan_key(conn: &mut DbConnection, id: i64) -> Result<Option<PlanKey>, Sto
         .transpose()
 }
 
+/// The plan with public id `public_id`, with its product type.
+pub fn plan_key_by_public_id(
+    conn: &mut DbConnection,
+    public_id: &str,
+) -> Result<Option<(PlanKey, String)>, StoreError> {
+    plans::table
+        .filter(plans::public_id.eq(public_id))
+        .select(PlanRow::as_select())
+        .first::<PlanRow>(conn)
+        .optional()?
+        .map(|row| Ok((row.key()?, row.product_type_id.clone())))
+        .transpose()
+}
+
 /// The plan of `application`'s `product_id`; when there is none yet,
 /// `product_type` is known and `record` is set, records one from the call's
 /// `name` and `attributes` (unpriced, for an operator to complete) and says

@@ -9,6 +9,7 @@ diesel::table! {
         key_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        settings -> Nullable<Text>,
     }
 }
 

@@ -24,6 +24,7 @@ mod outages;
 mod outbox_delivery;
 mod plans;
 mod schema;
+mod setup_settings;
 mod smtp;
 mod smtp_tls;
 mod subscriptions;

@@ -144,51 +144,148 @@ pub fn validate(fields: &[SetupField], submitted: &BTreeMap<String, String>) -> 
             }
             continue;
         };
-        if let Some(max) = field.max_length {
-            if value.chars().count() > max {
-                problems.push(format!(
-                    "{} must be at most {max} characters long.",
-                    field.name
-                ));
-                continue;
-            }
-        }
-        if value.chars().any(char::is_control) && field.kind != FieldKind::MultiLineTextBox {
-            problems.push(format!("{} must be a single line.", field.name));
-            continue;
-        }
-        match field.kind {
-            FieldKind::PredefinedChooseOne
-                if !field.predefined_values.iter().any(|(v, _)| v == value) =>
-            {
-                let known: Vec<&str> = field
-                    .predefined_values
-                    .iter()
-                    .map(|(v, _)| v.as_str())
-                    .collect();
-                problems.push(if known.is_empty() {
-                    format!(
-                        "{}: {value} is not one of the choices (there are none yet).",
-                        field.name
-                    )
-                } else {
-                    format!(
-                        "{}: {value} is not one of the choices ({}).",
-                        field.name,
-                        known.join(", ")
-                    )
-                });
-            }
-            FieldKind::Integer if value.parse::<i64>().is_err() => {
-                problems.push(format!("{} must be a whole number.", field.name));
-            }
-            _ => {}
-        }
-        if field.format == ValueFormat::Email && !is_email(value) {
-            problems.push(format!("{}: {value} is not an email address.", field.name));
-        }
+        problems.extend(check_value(field, value, true));
     }
     problems
+}
+
+/// The problems of one non-empty, trimmed value. `with_choices: false` skips
+/// the check against the predefined values (the plans on sale are not at
+/// hand on every call: a default plan is checked when it is used).
+fn check_value(field: &SetupField, value: &str, with_choices: bool) -> Vec<String> {
+    if let Some(max) = field.max_length {
+        if value.chars().count() > max {
+            return vec![format!(
+                "{} must be at most {max} characters long.",
+                field.name
+            )];
+        }
+    }
+    if value.chars().any(char::is_control) && field.kind != FieldKind::MultiLineTextBox {
+        return vec![format!("{} must be a single line.", field.name)];
+    }
+    let mut problems = Vec::new();
+    match field.kind {
+        FieldKind::PredefinedChooseOne
+            if with_choices && !field.predefined_values.iter().any(|(v, _)| v == value) =>
+        {
+            let known: Vec<&str> = field
+                .predefined_values
+                .iter()
+                .map(|(v, _)| v.as_str())
+                .collect();
+            problems.push(if known.is_empty() {
+                format!(
+                    "{}: {value} is not one of the choices (there are none yet).",
+                    field.name
+                )
+            } else {
+                format!(
+                    "{}: {value} is not one of the choices ({}).",
+                    field.name,
+                    known.join(", ")
+                )
+            });
+        }
+        FieldKind::Integer if value.parse::<i64>().is_err() => {
+            problems.push(format!("{} must be a whole number.", field.name));
+        }
+        _ => {}
+    }
+    if field.format == ValueFormat::Email && !is_email(value) {
+        problems.push(format!("{}: {value} is not an email address.", field.name));
+    }
+    problems
+}
+
+/// The prefix of the headers that carry setup values on every contract call
+/// (`X-CloudPlatform-Setting-<FieldID>`).
+pub const SETTING_HEADER_PREFIX: &str = "x-cloudplatform-setting-";
+
+/// One application's setup values, as its BSS sent them on a call
+/// (`X-CloudPlatform-Setting-<ID>` headers). A field left out, or whose value
+/// fails the check of `Fields/Validate`, is `None`: Mailroom's own
+/// configuration applies. A failing value is not an error of the call (the
+/// BSS operator saved it long before); its message is kept in `ignored`, so
+/// it is logged once when it first arrives and shown to operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SetupValues {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_mode: Option<NotificationMode>,
+    /// A plan's public id; whether it is still on sale is checked when a
+    /// Create uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_email: Option<String>,
+    /// One message per value left out for failing its check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+}
+
+impl SetupValues {
+    /// Reads header values (`<FieldID>` matched ignoring case → raw value).
+    /// As the contract sends them: the first value of a multi-value
+    /// (`a|b`), trimmed; an empty value is no value. Ids Mailroom did not
+    /// declare are ignored; the first header of a repeated id wins.
+    pub fn from_headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        // The choices of the notification mode do not depend on the mode.
+        let fields = setup_fields(NotificationMode::Mailroom, Vec::new());
+        let mut values = Self::default();
+        let mut seen: Vec<&str> = Vec::new();
+        // Headers come in no set order: problems are listed in the fields'.
+        let mut problems_by_field = Vec::new();
+        for (id, raw) in pairs {
+            let Some(field) = fields.iter().find(|f| f.id.eq_ignore_ascii_case(id.trim())) else {
+                continue;
+            };
+            if seen.contains(&field.id) {
+                continue;
+            }
+            seen.push(field.id);
+            let value = raw.split('|').next().unwrap_or_default().trim();
+            if value.is_empty() {
+                continue;
+            }
+            let problems = check_value(field, value, field.id != DEFAULT_PLAN);
+            if !problems.is_empty() {
+                problems_by_field.push((field.sort_order, problems));
+                continue;
+            }
+            match field.id {
+                NOTIFICATION_MODE => {
+                    values.notification_mode = [NotificationMode::Mailroom, NotificationMode::Bss]
+                        .into_iter()
+                        .find(|mode| notification_mode_value(*mode) == value);
+                }
+                DEFAULT_PLAN => values.default_plan = Some(value.to_owned()),
+                SUPPORT_EMAIL => values.support_email = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        problems_by_field.sort_by_key(|(sort_order, _)| *sort_order);
+        values.ignored = problems_by_field
+            .into_iter()
+            .flat_map(|(_, problems)| problems)
+            .collect();
+        values
+    }
+
+    /// Nothing set and nothing ignored.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The notification mode of this application's calls.
+    pub fn mode_or(&self, configured: NotificationMode) -> NotificationMode {
+        self.notification_mode.unwrap_or(configured)
+    }
+
+    /// The support address of this application's mails.
+    pub fn support_email_or<'a>(&'a self, configured: &'a str) -> &'a str {
+        self.support_email.as_deref().unwrap_or(configured)
+    }
 }
 
 fn is_email(value: &str) -> bool {
@@ -270,6 +367,64 @@ mod tests {
         assert_eq!(
             check(&[("notification_mode", "bss"), ("support_email", &long)]),
             ["Support address must be at most 254 characters long."]
+        );
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> SetupValues {
+        SetupValues::from_headers(pairs.iter().copied())
+    }
+
+    #[test]
+    fn header_values_are_read_as_the_contract_sends_them() {
+        let values = headers(&[
+            ("Notification_Mode", " bss | mailroom "),
+            ("default_plan", "plan_01"),
+            ("SUPPORT_EMAIL", "help@example.com"),
+            ("notification_mode", "mailroom"),
+            ("someone_elses", "anything"),
+        ]);
+        assert_eq!(values.notification_mode, Some(NotificationMode::Bss));
+        assert_eq!(values.default_plan.as_deref(), Some("plan_01"));
+        assert_eq!(values.support_email.as_deref(), Some("help@example.com"));
+        assert!(values.ignored.is_empty());
+        assert_eq!(
+            values.mode_or(NotificationMode::Mailroom),
+            NotificationMode::Bss
+        );
+        assert!(headers(&[]).is_empty());
+        assert!(headers(&[("support_email", "  "), ("other", "x")]).is_empty());
+    }
+
+    #[test]
+    fn an_invalid_header_value_is_ignored_with_its_message() {
+        let values = headers(&[
+            ("notification_mode", "pigeon"),
+            ("support_email", "not-an-address"),
+            ("default_plan", "plan_unknown_is_checked_when_used"),
+        ]);
+        assert_eq!(values.notification_mode, None);
+        assert_eq!(values.support_email, None);
+        assert_eq!(
+            values.mode_or(NotificationMode::Mailroom),
+            NotificationMode::Mailroom
+        );
+        assert_eq!(
+            values.support_email_or("ops@example.net"),
+            "ops@example.net"
+        );
+        assert_eq!(
+            values.ignored,
+            [
+                "Notification mode: pigeon is not one of the choices (mailroom, bss).",
+                "Support address: not-an-address is not an email address."
+            ]
+        );
+        assert!(values.default_plan.is_some());
+        let json = serde_json::to_string(&values).unwrap();
+        assert_eq!(serde_json::from_str::<SetupValues>(&json).unwrap(), values);
+        assert_eq!(
+            serde_json::to_string(&headers(&[("notification_mode", "bss")])).unwrap(),
+            r#"{"notification_mode":"bss"}"#
         );
     }
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::pages::render_status;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::app_key::IssuedKey;
+use crate::domain::catalog::setup_fields::{
+    notification_mode_value, SetupValues, DEFAULT_PLAN, NOTIFICATION_MODE, SUPPORT_EMAIL,
+};
 use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
 use crate::http::service_manager::auth::ApplicationKeys;
@@ -46,6 +49,46 @@ struct ApplicationView {
     revoked: Option<String>,
     active: bool,
     revoke_action: String,
+    /// What its BSS sent as setup values (`None` before any call did).
+    settings: Option<SettingsView>,
+}
+
+/// An application's setup values, read-only: what its BSS configured.
+#[derive(Serialize)]
+struct SettingsView {
+    values: Vec<SettingView>,
+    ignored: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SettingView {
+    id: &'static str,
+    value: String,
+}
+
+impl From<SetupValues> for SettingsView {
+    fn from(values: SetupValues) -> Self {
+        let shown = [
+            (
+                NOTIFICATION_MODE,
+                values.notification_mode.map(notification_mode_value),
+            ),
+            (DEFAULT_PLAN, values.default_plan.as_deref()),
+            (SUPPORT_EMAIL, values.support_email.as_deref()),
+        ];
+        Self {
+            values: shown
+                .into_iter()
+                .map(|(id, value)| SettingView {
+                    id,
+                    value: value
+                        .unwrap_or("(not set: configuration applies)")
+                        .to_owned(),
+                })
+                .collect(),
+            ignored: values.ignored,
+        }
+    }
 }
 
 impl From<&ApplicationRow> for ApplicationView {
@@ -57,6 +100,7 @@ impl From<&ApplicationRow> for ApplicationView {
             revoked: row.revoked_at.map(super::pages::display_time),
             active: !row.is_revoked(),
             revoke_action: format!("{LIST_PATH}/{}/revoke", row.app_id),
+            settings: row.settings().map(SettingsView::from),
         }
     }
 }

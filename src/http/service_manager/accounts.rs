@@ -7,6 +7,7 @@ use super::auth::Caller;
 use super::body::ContractJson;
 use super::error::ApiError;
 use super::routing::request_action;
+use super::settings::Settings;
 use super::wire::{seed_account_example, AccountDefinition, ResultEnvelope, SyncOptionsResult};
 use super::ContractState;
 use crate::domain::customer::{exists_verdict, ExistsVerdict, LinkCandidate};
@@ -101,6 +102,7 @@ pub async fn sync_options(
 pub async fn synchronize(
     state: web::Data<ContractState>,
     caller: Caller,
+    settings: Settings,
     ContractJson(account): ContractJson<AccountDefinition>,
 ) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get().await?;
@@ -108,7 +110,8 @@ pub async fn synchronize(
         Ok(submission) => submission,
         Err(rejection) => return Ok(answer(ResultEnvelope::rejected(rejection))),
     };
-    let mode = state.notification_mode;
+    // The application's notification_mode setting, else the configured one.
+    let mode = settings.mode_or(state.notification_mode);
     let outcome = state
         .store
         .run(move |conn| customers::synchronize(conn, caller.application_id, &submission, mode))

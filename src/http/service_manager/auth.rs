@@ -3,6 +3,10 @@
 //! Application rows are cached for a short time, so a call costs one
 //! SHA-256 and no database round trip; a revocation made by another process
 //! (the CLI, another instance) takes effect within the cache's lifetime.
+//!
+//! The cached row also carries the setup values the application's BSS last
+//! sent (`X-CloudPlatform-Setting-*`): a call whose values differ is the
+//! only one that writes them, so applying settings costs no query either.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +18,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::error::ApiError;
 use crate::domain::app_key::verify_key;
+use crate::domain::catalog::setup_fields::{SetupValues, SETTING_HEADER_PREFIX};
 use crate::domain::{Rejection, ResultCode};
 use crate::store::applications;
 use crate::store::Store;
@@ -32,11 +37,14 @@ pub struct Caller {
     pub name: Arc<str>,
 }
 
+#[derive(Clone)]
 struct KnownApplication {
     id: i64,
     name: Arc<str>,
     key_hash: String,
     revoked: bool,
+    /// What the BSS last sent, as stored (or as this process last wrote).
+    settings: Option<SetupValues>,
 }
 
 struct CacheEntry {
@@ -90,6 +98,7 @@ impl ApplicationKeys {
                 id: row.id,
                 name: row.name.as_str().into(),
                 revoked: row.is_revoked(),
+                settings: row.settings(),
                 key_hash: row.key_hash,
             })
         });
@@ -113,6 +122,14 @@ impl ApplicationKeys {
         app_id: Option<&str>,
         key: Option<&str>,
     ) -> Result<Caller, ApiError> {
+        self.verify(app_id, key).await.map(|(caller, _)| caller)
+    }
+
+    async fn verify(
+        &self,
+        app_id: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<(Caller, Arc<KnownApplication>), ApiError> {
         let (Some(app_id), Some(key)) = (app_id, key) else {
             return Err(refuse(app_id, Refusal::MissingHeaders));
         };
@@ -130,11 +147,70 @@ impl ApplicationKeys {
         if !verify_key(key.trim(), &application.key_hash) {
             return Err(refuse(Some(app_id), Refusal::WrongKey));
         }
-        Ok(Caller {
+        let caller = Caller {
             application_id: application.id,
             name: Arc::clone(&application.name),
-        })
+        };
+        Ok((caller, application))
     }
+
+    /// Records `sent` as the application's settings when they differ from
+    /// the stored ones: one write per change, not per call. A failed write is
+    /// logged and retried by a later call; it never fails this one.
+    async fn observe_settings(&self, application: &KnownApplication, sent: &SetupValues) {
+        if application.settings.as_ref() == Some(sent) {
+            return;
+        }
+        let stored_ignored = application
+            .settings
+            .as_ref()
+            .map(|s| s.ignored.as_slice())
+            .unwrap_or_default();
+        for problem in sent.ignored.iter().filter(|p| !stored_ignored.contains(p)) {
+            tracing::warn!(
+                application = %application.name,
+                problem = %problem,
+                "a setup value from the BSS is ignored; Mailroom's configuration applies"
+            );
+        }
+        let id = application.id;
+        let values = sent.clone();
+        let saved = self
+            .store
+            .run(move |conn| applications::save_settings(conn, id, &values))
+            .await;
+        if let Err(error) = saved {
+            tracing::warn!(
+                application = %application.name,
+                error = %crate::telemetry::error_chain(&error),
+                "could not record the application's setup values"
+            );
+            return;
+        }
+        let mut entries = self.entries.write().expect("key cache lock");
+        for entry in entries.values_mut() {
+            if let Some(cached) = entry.application.as_mut().filter(|a| a.id == id) {
+                let mut updated = KnownApplication::clone(cached);
+                updated.settings = Some(sent.clone());
+                *cached = Arc::new(updated);
+            }
+        }
+    }
+}
+
+/// The setup values a call carries, `None` when it carries no
+/// `X-CloudPlatform-Setting-*` header at all (then nothing is recorded).
+fn sent_settings(req: &HttpRequest) -> Option<SetupValues> {
+    let mut pairs = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let id = name.as_str().strip_prefix(SETTING_HEADER_PREFIX)?;
+            Some((id, value.to_str().unwrap_or_default()))
+        })
+        .peekable();
+    pairs.peek()?;
+    Some(SetupValues::from_headers(pairs))
 }
 
 fn refuse(app_id: Option<&str>, reason: Refusal) -> ApiError {
@@ -168,14 +244,22 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<ApplicationKeys>>()
                 .expect("ApplicationKeys is registered as app data")
                 .clone();
-            let caller = keys
-                .authenticate(
+            let (caller, application) = keys
+                .verify(
                     header(&req, APPLICATION_ID_HEADER),
                     header(&req, API_KEY_HEADER),
                 )
                 .await?;
             tracing::Span::current().record("tenant", &*caller.name);
-            req.extensions_mut().insert(caller.clone());
+            // This call's settings apply to it whatever was stored; with no
+            // setting header at all, Mailroom's configuration does.
+            let sent = sent_settings(&req);
+            if let Some(sent) = &sent {
+                keys.observe_settings(&application, sent).await;
+            }
+            let mut extensions = req.extensions_mut();
+            extensions.insert(caller.clone());
+            extensions.insert(Arc::new(sent.unwrap_or_default()));
             Ok(caller)
         })
     }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fields;
 pub mod fields_wire;
 pub mod routing;
+pub mod settings;
 pub mod subscriptions;
 pub mod subscriptions_wire;
 pub mod wire;

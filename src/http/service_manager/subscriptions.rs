@@ -9,6 +9,7 @@ use super::answer::{answer_json, AnswerFacts};
 use super::auth::Caller;
 use super::body::ContractJson;
 use super::error::ApiError;
+use super::settings;
 use super::subscriptions_wire::{seed_service_example, ServiceDefinition, ServiceResultDefinition};
 use super::wire::ResultEnvelope;
 use super::ContractState;
@@ -106,11 +107,12 @@ async fn order(
             "SubscriptionID is required to create a subscription.",
         ));
     }
-    if create && service.product_id.is_none() {
-        return Err(ApiError::bad_request(
-            "ProductID is required to create a subscription.",
-        ));
-    }
+    // A Create without ProductID takes the application's default plan.
+    let default_plan = if create && service.product_id.is_none() {
+        Some(settings::default_plan_for_create(&req)?)
+    } else {
+        None
+    };
     if !create && service.effective_id().is_none() && service.subscription_id.is_none() {
         return Err(ApiError::bad_request(
             "ID or SubscriptionID is required to name the subscription.",
@@ -124,6 +126,7 @@ async fn order(
         subscription: reference(&service),
         product_type_id: service.service_type.clone(),
         product_id: service.product_id.clone(),
+        default_plan,
         name: service.name.clone().unwrap_or_default(),
         quantity: service.quantity,
         attribute_values: service.attribute_values(),

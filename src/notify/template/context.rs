@@ -24,6 +24,8 @@ pub struct MergeContext {
     pub operator_name: Option<String>,
     pub operator_support_email: Option<String>,
     pub operator_portal_url: Option<String>,
+    /// The application's `support_email` setting, else the operator's.
+    pub support_email: Option<String>,
     /// AccountExtraInfo key -> value (top-level merge fields).
     pub extra_info: BTreeMap<String, String>,
 }
@@ -80,6 +82,7 @@ impl MergeContext {
             .or_else(|| self.extra_info.get("username").cloned())
             .unwrap_or_default();
         root.insert("username".into(), Value::String(username));
+        root.insert("support_email".into(), text(&self.support_email));
         // Mode-specific secrets are only handed to the template when usable.
         if known.contains("Password") {
             root.insert("Password".into(), text(&self.password));
@@ -126,6 +129,7 @@ impl MergeContext {
             "Operator.Name" => &mut self.operator_name,
             "Operator.SupportEmail" => &mut self.operator_support_email,
             "Operator.PortalUrl" => &mut self.operator_portal_url,
+            "support_email" => &mut self.support_email,
             _ => return None,
         })
     }

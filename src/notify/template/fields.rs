@@ -82,6 +82,11 @@ const FIXED_FIELDS: &[FixedField] = &[
         "The portal where customers sign in.",
         "https://mail.example.net",
     ),
+    fixed(
+        "support_email",
+        "The support address of the customer's BSS: its support_email setting, else Operator.SupportEmail.",
+        "help@partner.example",
+    ),
     FixedField {
         only_in: Some(NotificationMode::Mailroom),
         ..fixed(
@@ -107,6 +112,7 @@ pub(super) const RESERVED_TOP_LEVEL: &[&str] = &[
     "Account",
     "Operator",
     "username",
+    "support_email",
     "ActivationUrl",
     "Password",
 ];

@@ -125,7 +125,7 @@ mod tests {
             "username",
             "ActivationUrl",
             "Operator.PortalUrl",
-            "Operator.SupportEmail",
+            "support_email",
             "Operator.Name",
         ] {
             let sample = known

@@ -13,12 +13,15 @@ use super::{
     answered, customer_of, find, json, refused, to_i32, unit_of_work, Answered, Origin,
     SubscriptionOutcome, SubscriptionRef, SubscriptionRow,
 };
+use crate::domain::catalog::setup_fields::DEFAULT_PLAN;
 use crate::domain::subscription::{
     check_order, decide_order, extra_info, new_subscription_id, ChangeKind, OrderDecision,
     OrderFacts, SubscriptionStatus, Terms,
 };
 use crate::domain::ResultCode;
-use crate::store::catalog::{find_or_record_plan_in, plan_key, product_type};
+use crate::store::catalog::{
+    find_or_record_plan_in, plan_key, plan_key_by_public_id, product_type,
+};
 use crate::store::connection::DbConnection;
 use crate::store::customers::find_for_application;
 use crate::store::schema::subscriptions;
@@ -36,6 +39,9 @@ pub struct Order {
     /// The BSS's ProductID; `None`: the subscription's plan. An unknown one
     /// of a known product type is recorded as a plan (not on `CheckOnly`).
     pub product_id: Option<String>,
+    /// The public id of the plan a Create without ProductID gets (the
+    /// application's `default_plan` setting).
+    pub default_plan: Option<String>,
     /// The call's `Name`, the name of a plan recorded from it.
     pub name: String,
     /// `None`: the subscription's.
@@ -107,9 +113,42 @@ fn apply_order(conn: &mut DbConnection, order: &Order) -> Result<SubscriptionOut
             crate::domain::subscription::cancelled(),
         ));
     }
+    // The default plan, when the order names none: it must exist and be of
+    // the ServiceType sent (or gives the order its type).
+    let default_plan = match (&order.default_plan, &order.product_id, &existing) {
+        (Some(public_id), None, None) => match plan_key_by_public_id(conn, public_id)? {
+            Some(found) => Some(found),
+            None => {
+                return Ok(refused(
+                    ResultCode::BadRequest,
+                    &format!(
+                        "The {DEFAULT_PLAN} setting names {public_id}, which is not a plan of \
+                         Mailroom: send a ProductID or choose another default plan."
+                    ),
+                ))
+            }
+        },
+        _ => None,
+    };
+    if let (Some((_, plan_type)), Some(asked)) = (&default_plan, &order.product_type_id) {
+        if plan_type != asked {
+            return Ok(refused(
+                ResultCode::BadRequest,
+                &format!(
+                    "The {DEFAULT_PLAN} setting names a plan of {plan_type}, not of the \
+                     ServiceType {asked}: send a ProductID."
+                ),
+            ));
+        }
+    }
     let Some(product_type_id) = order
         .product_type_id
         .clone()
+        .or_else(|| {
+            default_plan
+                .as_ref()
+                .map(|(_, plan_type)| plan_type.clone())
+        })
         .or_else(|| existing.as_ref().map(|row| row.product_type_id.clone()))
     else {
         return Ok(refused(
@@ -138,6 +177,7 @@ fn apply_order(conn: &mut DbConnection, order: &Order) -> Result<SubscriptionOut
         (None, Some(row)) if order.product_type_id.is_none() || product_type.is_some() => {
             plan_key(conn, row.plan_id)?
         }
+        (None, None) => default_plan.map(|(key, _)| key),
         _ => None,
     };
     let quantity = order
