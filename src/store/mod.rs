@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod operators;
 pub mod outbox;
 pub mod schema;
+pub mod subscription_queries;
 pub mod subscriptions;
 pub mod sync_options;
 

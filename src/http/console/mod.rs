@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod pages;
 pub mod plans;
 pub mod session;
+pub mod subscriptions;
 pub mod sync_options;
 
 use std::sync::LazyLock;
@@ -39,6 +40,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         keys::VIEWS,
         outbox::VIEWS,
         plans::VIEWS,
+        subscriptions::VIEWS,
     ])
 });
 
@@ -78,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keys::configure)
             .configure(outbox::configure)
             .configure(plans::configure)
+            .configure(subscriptions::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
