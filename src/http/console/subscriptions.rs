@@ -246,6 +246,8 @@ pub struct CustomerSubscriptionView {
     status: String,
     source: String,
     since: String,
+    /// How many history rows there are.
+    changes: usize,
     history: Vec<ChangeView>,
 }
 
@@ -311,6 +313,7 @@ pub(super) fn customer_subscriptions(
                     status: row.status,
                     source: row.source,
                     since: pages::display_time(row.created_at),
+                    changes: history.len(),
                     history: history
                         .iter()
                         .map(|entry| ChangeView {
