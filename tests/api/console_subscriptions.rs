@@ -19,7 +19,8 @@ both_backends!(
     the_csv_export_is_filtered_and_escaped,
     the_customer_page_shows_subscriptions_and_history,
     admins_edit_a_plan_and_bad_input_changes_nothing,
-    only_catalog_managers_edit_plans
+    only_catalog_managers_edit_plans,
+    admins_add_and_edit_product_types
 );
 
 /// The subscription ids a list page shows, in order.
@@ -478,4 +479,141 @@ async fn only_catalog_managers_edit_plans(backend: Backend) {
         assert!(list.contains(&format!("href=\"{edit_href}\"")), "{role:?}");
         page_ok(&console, &edit_href).await;
     }
+}
+
+async fn product_type(app: &TestApp, id: &str) -> Option<mailroom::domain::catalog::ProductType> {
+    let id = id.to_owned();
+    app.with_store(move |conn| mailroom::store::catalog::product_type(conn, &id))
+        .await
+}
+
+async fn admins_add_and_edit_product_types(backend: Backend) {
+    use mailroom::http::console::product_types::NEW_TYPE_EXAMPLE;
+    let app = spawn_app(backend).await;
+    let console = console_login(&app, Role::Admin).await;
+    let list = page_ok(&console, "/console/plans").await;
+    assert!(list.contains("href=\"/console/product-types/hosted_mailbox\""));
+    assert!(list.contains("id=\"new-product-type-form\""));
+    let form = page_ok(&console, "/console/product-types/hosted_mailbox").await;
+    assert!(form.contains("&quot;storage_gb&quot;"), "{form}");
+
+    // Added from the plans page's form, as the API's PUT would.
+    let added = console
+        .post_form(
+            "/console/product-types",
+            &[("id", "shared_mailbox"), ("definition", NEW_TYPE_EXAMPLE)],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let location = added.location.unwrap();
+    assert!(page_ok(&console, &location)
+        .await
+        .contains("Product type shared_mailbox is saved"));
+    let shared = product_type(&app, "shared_mailbox").await.expect("added");
+    assert_eq!(shared.name, "Shared mailbox");
+    assert_eq!(shared.attributes.len(), 1);
+    assert!(shared.attributes[0].linked_to_quantity);
+
+    // The add form never replaces a type.
+    let again = console
+        .post_form(
+            "/console/product-types",
+            &[
+                ("id", "shared_mailbox"),
+                (
+                    "definition",
+                    &NEW_TYPE_EXAMPLE.replace("Shared mailbox", "Other"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again
+        .html
+        .contains("There is already a product type shared_mailbox"));
+    assert_eq!(product_type(&app, "shared_mailbox").await.unwrap(), shared);
+
+    // Bad JSON, and a type that breaks the rules: said, nothing saved.
+    let unreadable = console
+        .post_form(
+            "/console/product-types",
+            &[
+                ("id", "shared_mailbox"),
+                ("existing", "1"),
+                ("definition", "{\"name\": "),
+            ],
+        )
+        .await;
+    assert_eq!(unreadable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unreadable.html.contains("is not a product type in JSON"),
+        "{}",
+        unreadable.html
+    );
+    assert!(
+        unreadable.html.contains("{&quot;name&quot;: </textarea>"),
+        "the typed text is kept"
+    );
+    let broken = console
+        .post_form(
+            "/console/product-types",
+            &[("id", "Bad Id!"), ("definition", NEW_TYPE_EXAMPLE)],
+        )
+        .await;
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        broken.html
+    );
+    assert!(broken.html.contains("Nothing was saved"));
+    assert!(product_type(&app, "Bad Id!").await.is_none());
+    assert_eq!(product_type(&app, "shared_mailbox").await.unwrap(), shared);
+
+    // Edited from its page.
+    let edited = console
+        .post_form(
+            "/console/product-types",
+            &[
+                ("id", "shared_mailbox"),
+                ("existing", "1"),
+                (
+                    "definition",
+                    &NEW_TYPE_EXAMPLE.replace("Shared mailbox", "Team mailbox"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.html);
+    assert_eq!(
+        product_type(&app, "shared_mailbox").await.unwrap().name,
+        "Team mailbox"
+    );
+
+    // A Mail Admin reads, and is refused the forms.
+    let mail_admin = console_login(&app, Role::MailAdmin).await;
+    let read_only = page_ok(&mail_admin, "/console/plans").await;
+    assert!(!read_only.contains("new-product-type-form"));
+    assert_eq!(
+        mail_admin
+            .get("/console/product-types/hosted_mailbox")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = mail_admin
+        .post_form(
+            "/console/product-types",
+            &[
+                ("id", "shared_mailbox"),
+                ("existing", "1"),
+                ("definition", NEW_TYPE_EXAMPLE),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        product_type(&app, "shared_mailbox").await.unwrap().name,
+        "Team mailbox"
+    );
 }

@@ -15,6 +15,7 @@ pub mod login;
 pub mod outbox;
 pub mod pages;
 pub mod plans;
+pub mod product_types;
 pub mod session;
 pub mod subscriptions;
 pub mod sync_options;
@@ -41,6 +42,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         outbox::VIEWS,
         plans::VIEWS,
         subscriptions::VIEWS,
+        product_types::VIEWS,
     ])
 });
 
@@ -81,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(outbox::configure)
             .configure(plans::configure)
             .configure(subscriptions::configure)
+            .configure(product_types::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))

@@ -63,6 +63,7 @@ struct PlanRow {
 
 #[derive(Serialize)]
 struct TypeRow {
+    edit_href: String,
     id: String,
     name: String,
     scope: &'static str,
@@ -72,6 +73,8 @@ struct TypeRow {
 #[derive(Serialize)]
 struct ListView {
     notice: Option<String>,
+    /// What the form for a new product type starts from.
+    new_type_example: &'static str,
     plans: Vec<PlanRow>,
     product_types: Vec<TypeRow>,
 }
@@ -113,6 +116,10 @@ impl From<Plan> for PlanRow {
 impl From<ProductType> for TypeRow {
     fn from(product_type: ProductType) -> Self {
         Self {
+            edit_href: format!(
+                "/console/product-types/{}",
+                pages::encode_component(&product_type.id)
+            ),
             id: product_type.id,
             name: product_type.name,
             scope: product_type.scope.as_str(),
@@ -142,6 +149,7 @@ impl From<ProductType> for TypeRow {
 pub struct ListQuery {
     notice: String,
     plan: String,
+    product_type: String,
 }
 
 async fn list(
@@ -154,15 +162,23 @@ async fn list(
         .store
         .run(|conn| Ok((catalog::plans(conn)?, catalog::product_types(conn)?)))
         .await?;
-    let notice = (query.notice == "saved").then(|| {
-        let name = plans
-            .iter()
-            .find(|p| p.public_id == query.plan)
-            .map_or("The plan", |p| p.terms.name.as_str());
-        format!("{name} is saved.")
-    });
+    let notice = match query.notice.as_str() {
+        "saved" => {
+            let name = plans
+                .iter()
+                .find(|p| p.public_id == query.plan)
+                .map_or("The plan", |p| p.terms.name.as_str());
+            Some(format!("{name} is saved."))
+        }
+        "type_saved" => Some(format!(
+            "Product type {} is saved; Fields/ServiceDefinition declares it.",
+            query.product_type
+        )),
+        _ => None,
+    };
     let view = ListView {
         notice,
+        new_type_example: super::product_types::NEW_TYPE_EXAMPLE,
         plans: plans.into_iter().map(PlanRow::from).collect(),
         product_types: product_types.into_iter().map(TypeRow::from).collect(),
     };
