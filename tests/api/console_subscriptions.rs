@@ -96,11 +96,11 @@ async fn the_subscriptions_page_filters_and_pages(backend: Backend) {
     )));
     assert_eq!(
         listed(&page_ok(&console, "/console/subscriptions?status=cancelled").await),
-        [cancelled.clone()]
+        [cancelled.as_str()]
     );
     assert_eq!(
         listed(&page_ok(&console, "/console/subscriptions?source=member_platform").await),
-        [basic.clone()]
+        [basic.as_str()]
     );
     let active_biz = page_ok(&console, "/console/subscriptions?status=active&source=bss").await;
     assert!(active_biz.contains("data-total=\"26\""));
@@ -269,7 +269,7 @@ async fn the_customer_page_shows_subscriptions_and_history(backend: Backend) {
         .split("</section>")
         .next()
         .unwrap();
-    assert_eq!(listed(section), [sub.clone()], "only this customer's");
+    assert_eq!(listed(section), [sub.as_str()], "only this customer's");
     assert!(!section.contains(&other));
     for expected in [
         "Business",
