@@ -5,6 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::health;
 use super::operator::error::ErrorBody;
+use super::operator::subscriptions as operator_subscriptions;
 use super::operator::{catalog, customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{
@@ -72,6 +73,9 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         catalog::get_plan,
         catalog::create_plan,
         catalog::update_plan,
+        operator_subscriptions::list,
+        operator_subscriptions::get,
+        operator_subscriptions::of_customer,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -108,6 +112,12 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         catalog::PlanView,
         catalog::PlanCreate,
         catalog::PlanUpdate,
+        operator_subscriptions::SubscriptionView,
+        operator_subscriptions::SubscriptionDetail,
+        operator_subscriptions::SubscriptionPage,
+        operator_subscriptions::ChangeView,
+        operator_subscriptions::PlanRef,
+        operator_subscriptions::CustomerRef,
         health::Health,
         session::SignInRequest,
         session::SessionCreated,

@@ -154,6 +154,8 @@ impl Browser {
                          "--window-size=1400,1000"]
             }),
         );
+        // The page's console, read back by `assert_no_console_errors`.
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
         let client = ClientBuilder::rustls()
             .expect("a TLS setup")
             .capabilities(capabilities)
@@ -251,9 +253,56 @@ impl Browser {
         email
     }
 
+    /// Fails on an error in the browser's console since the last call (a
+    /// script error, a CSP violation, a resource that did not load).
+    async fn assert_no_console_errors(&self, page: &str) {
+        let entries = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("the browser's console log");
+        let errors: Vec<&serde_json::Value> = entries
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    // Chromium asks every site for one; Mailroom has none.
+                    .filter(|e| !e["message"].as_str().unwrap_or("").contains("/favicon.ico"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+    }
+
     /// Closes the session (and its Chromium); chromedriver stops on drop.
     async fn finish(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// chromedriver's log endpoint (not W3C WebDriver, so not in fantoccini):
+/// the console entries since the last read.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (
+            reqwest::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_owned()),
+        )
     }
 }
 
@@ -564,6 +613,171 @@ async fn super_admin_creates_and_revokes_a_key() {
     let refused = app.post_as(&credentials, "Accounts/Exists", &exists).await;
     assert_eq!(refused.status, reqwest::StatusCode::UNAUTHORIZED);
     browser.finish().await;
+}
+
+async fn admin_reads_subscriptions_and_edits_a_plan() {
+    let _turn = ONE_BROWSER.acquire().await.unwrap();
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
+    let Some(browser) = Browser::start("subscriptions").await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut buyer = account("s1", "subscriber.example");
+    buyer["Name"] = json!("<img src=x onerror=alert(1)>Subscriber Ltd");
+    let external_id = app.synchronize(&buyer).await.body["Result"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut subs = Vec::new();
+    for (n, (product, name)) in [("P-BIZ", "Business"), ("P-BASIC", "Basic")]
+        .into_iter()
+        .enumerate()
+    {
+        let body = crate::operator_subscriptions::create_body(
+            &external_id,
+            &format!("BR-{n}"),
+            product,
+            name,
+            5,
+        );
+        subs.push(
+            crate::operator_subscriptions::contract_ok(&app, "Subscriptions/Create", &body).await,
+        );
+    }
+    let mut update =
+        crate::operator_subscriptions::create_body(&external_id, "BR-0", "P-BIZ", "Business", 9);
+    update["ID"] = json!(subs[0]);
+    crate::operator_subscriptions::contract_ok(&app, "Subscriptions/Update", &update).await;
+    crate::operator_subscriptions::contract_ok(
+        &app,
+        "Subscriptions/Suspend",
+        &json!({"ID": subs[1]}),
+    )
+    .await;
+    browser.sign_in(&app, Role::Admin).await;
+
+    // The list, then filtered by status through the form.
+    browser.goto(&app, "/console/subscriptions").await;
+    browser
+        .find(&format!(
+            "#subscriptions tr[data-subscription-id='{}']",
+            subs[0]
+        ))
+        .await;
+    browser.screenshot("list").await;
+    browser
+        .assert_no_console_errors("the subscriptions list")
+        .await;
+    browser
+        .find("#status option[value='suspended']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("#subscription-filters button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_url("the filtered list", |url| {
+            url.query_pairs()
+                .any(|(name, value)| name == "status" && value == "suspended")
+        })
+        .await;
+    let rows = browser
+        .client
+        .find_all(Locator::Css("#subscriptions tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let export = browser
+        .find("#csv-export")
+        .await
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(
+        export.as_deref(),
+        Some("/console/subscriptions.csv?status=suspended")
+    );
+    browser.screenshot("filtered").await;
+
+    // The customer's page: its subscriptions, a history opened.
+    browser
+        .goto(&app, &format!("/console/customers/{external_id}"))
+        .await;
+    let row = browser
+        .find(&format!(
+            "#subscriptions tr[data-subscription-id='{}']",
+            subs[0]
+        ))
+        .await;
+    row.find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text(
+            &format!(
+                "#subscriptions tr[data-subscription-id='{}'] details",
+                subs[0]
+            ),
+            "the history",
+            |t| t.contains("quantity 5 → 9"),
+        )
+        .await;
+    browser.screenshot("customer").await;
+    browser.assert_no_console_errors("the customer page").await;
+
+    // Plans: edit one through its form.
+    browser.goto(&app, "/console/plans").await;
+    browser.screenshot("plans").await;
+    browser.assert_no_console_errors("the plans page").await;
+    browser
+        .find("#plans a.edit-plan")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.fill("#unit_price", "4.99").await;
+    browser.fill("#currency", "EUR").await;
+    browser.fill("#billing_period_count", "1").await;
+    browser
+        .find("#billing_period_unit option[value='months']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.screenshot("plan-form").await;
+    browser.assert_no_console_errors("the plan form").await;
+    browser.find("#save-plan").await.click().await.unwrap();
+    browser
+        .wait_for_text("#notice", "the saved notice", |t| t.contains("is saved"))
+        .await;
+    let plans = browser.text("#plans").await;
+    assert!(plans.contains("4.99 EUR"), "{plans}");
+    assert!(plans.contains("every 1 months"), "{plans}");
+    browser.screenshot("plan-saved").await;
+
+    // A product type's form.
+    browser
+        .goto(&app, "/console/product-types/hosted_mailbox")
+        .await;
+    browser.find("#definition").await;
+    browser.screenshot("product-type").await;
+    browser
+        .assert_no_console_errors("the product type form")
+        .await;
+    browser.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_subscriptions_and_plans() {
+    admin_reads_subscriptions_and_edits_a_plan().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

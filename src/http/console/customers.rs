@@ -15,6 +15,7 @@ use crate::http::operator::OperatorState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
+use crate::store::subscriptions::queries;
 
 pub const VIEWS: &[(&str, &str)] = &[
     (
@@ -318,6 +319,7 @@ struct DetailView {
     account_extra_info_error: Option<String>,
     audit: Vec<AuditView>,
     mails: Vec<MailView>,
+    subscriptions: Vec<super::subscriptions::CustomerSubscriptionView>,
 }
 
 /// The notices a redirect back to the page may ask for.
@@ -503,6 +505,7 @@ fn detail_view(
                 sent: row.sent_at.map(pages::display_time),
             })
             .collect(),
+        subscriptions: Vec::new(),
     }
 }
 
@@ -523,15 +526,17 @@ pub async fn detail(
             };
             let trail = audit::recent(conn, Some(&lookup), AUDIT_ROWS)?;
             let mails = outbox::for_customer(conn, found.details.customer.id, MAIL_ROWS)?;
-            Ok(Some((found, trail, mails)))
+            let subscriptions = queries::of_customer(conn, &lookup)?;
+            Ok(Some((found, trail, mails, subscriptions)))
         })
         .await?;
-    let Some((found, trail, mails)) = found else {
+    let Some((found, trail, mails, subscriptions)) = found else {
         return Err(no_such_customer(&external_id));
     };
     let catalog = state.catalog.get().await?;
     let names = |id: &str| catalog.get(id).map(|definition| definition.name.clone());
-    let view = detail_view(found, trail, mails, &names, notice_text(&query.notice));
+    let mut view = detail_view(found, trail, mails, &names, notice_text(&query.notice));
+    view.subscriptions = super::subscriptions::customer_subscriptions(subscriptions);
     let title = format!("Customer {}", view.name);
     pages::render(
         "customers_detail",

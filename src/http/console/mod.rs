@@ -15,7 +15,9 @@ pub mod login;
 pub mod outbox;
 pub mod pages;
 pub mod plans;
+pub mod product_types;
 pub mod session;
+pub mod subscriptions;
 pub mod sync_options;
 
 use std::sync::LazyLock;
@@ -39,6 +41,8 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         keys::VIEWS,
         outbox::VIEWS,
         plans::VIEWS,
+        subscriptions::VIEWS,
+        product_types::VIEWS,
     ])
 });
 
@@ -78,6 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keys::configure)
             .configure(outbox::configure)
             .configure(plans::configure)
+            .configure(subscriptions::configure)
+            .configure(product_types::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))

@@ -64,12 +64,14 @@ pub struct Nav {
     pub keys: bool,
     pub outbox: bool,
     pub plans: bool,
+    pub subscriptions: bool,
     pub integrations: bool,
     /// May change what the sections show (not only read).
     pub edit_templates: bool,
     pub manage_customers: bool,
     pub manage_sync_options: bool,
     pub retry_mail: bool,
+    pub manage_catalog: bool,
 }
 
 impl Nav {
@@ -81,11 +83,13 @@ impl Nav {
             keys: role.allows(Permission::ManageApplicationKeys),
             outbox: role.allows(Permission::ReadOutbox),
             plans: role.allows(Permission::ReadCatalog),
+            subscriptions: role.allows(Permission::ReadCustomers),
             integrations: role.allows(Permission::ManageIntegrations),
             edit_templates: role.allows(Permission::EditTemplates),
             manage_customers: role.allows(Permission::ManageCustomers),
             manage_sync_options: role.allows(Permission::ManageSyncOptions),
             retry_mail: role.allows(Permission::RetryMail),
+            manage_catalog: role.allows(Permission::ManageCatalog),
         }
     }
 }

@@ -374,7 +374,8 @@ pub struct AttributeInput {
 }
 
 impl ProductTypeInput {
-    fn into_product_type(self, id: String) -> ProductType {
+    /// The type this input describes, named `id` (the console saves the same way).
+    pub fn into_product_type(self, id: String) -> ProductType {
         ProductType {
             id,
             name: self.name,

@@ -8,6 +8,7 @@ pub mod email_templates;
 pub mod error;
 pub mod outbox;
 pub mod session;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -84,6 +85,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/plans", web::post().to(catalog::create_plan))
             .route("/plans/{id}", web::get().to(catalog::get_plan))
             .route("/plans/{id}", web::patch().to(catalog::update_plan))
+            .route("/subscriptions", web::get().to(subscriptions::list))
+            .route("/subscriptions/{id}", web::get().to(subscriptions::get))
+            .route(
+                "/customers/{external_id}/subscriptions",
+                web::get().to(subscriptions::of_customer),
+            )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
             .default_service(web::to(|| async {

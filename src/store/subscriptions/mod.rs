@@ -12,6 +12,7 @@
 mod addons;
 mod history;
 mod order;
+pub mod queries;
 mod status;
 
 use std::collections::BTreeMap;
