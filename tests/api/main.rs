@@ -26,3 +26,4 @@ mod schema;
 mod smtp;
 mod smtp_tls;
 mod subscriptions;
+mod users;

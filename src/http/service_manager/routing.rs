@@ -59,6 +59,20 @@ pub const ACTIONS: &[&str] = &[
     "Subscriptions/Cancel",
     "Subscriptions/UpgradeToPaid",
     "Subscriptions/UpgradeDowngrade",
+    "Users/Get/Customers",
+    "Users/Get/Customer",
+    "Users/Get/List",
+    "Users/Get",
+    "Users/Add",
+    "Users/Update",
+    "Users/Delete",
+    "Users/Disable",
+    "Users/Activate",
+    "Users/Provision",
+    "Users/DeProvision",
+    "Users/Service/Get/List",
+    "Users/Service/Add",
+    "Users/Service/Delete",
 ];
 
 /// The contract action of a request path (`/API/accounts/exists` gives
@@ -109,6 +123,10 @@ mod tests {
         assert_eq!(
             action_name("/API/subscriptions/upgradetopaid", "/api/"),
             "Subscriptions/UpgradeToPaid"
+        );
+        assert_eq!(
+            action_name("/api/users/service/get/LIST", "/api/"),
+            "Users/Service/Get/List"
         );
         assert_eq!(
             action_name("/api/example/accounts/delete/", "/api/example/"),
