@@ -150,6 +150,14 @@ fn unknown_mailbox() -> MailboxOutcome {
     )
 }
 
+/// A deprovisioned mailbox holds no seats until it is provisioned again.
+fn deprovisioned() -> MailboxOutcome {
+    refused(
+        ResultCode::MailboxStatusRefused,
+        "The mailbox is deprovisioned: provision it first.",
+    )
+}
+
 /// Runs `work` as one write transaction, again when it lost a race (a
 /// concurrent add of the same address, a seat counted under a lock another
 /// writer held).
@@ -435,6 +443,9 @@ pub fn add(conn: &mut DbConnection, new: &NewMailbox) -> Result<MailboxOutcome, 
                 if let Err(rejection) = check_customer(&customer) {
                     return Ok(MailboxOutcome::Refused(rejection));
                 }
+                if existing.status()? == MailboxStatus::Deprovisioned {
+                    return Ok(deprovisioned());
+                }
                 match take_seat(conn, &existing, service, now)? {
                     Ok(true) => return Ok(MailboxOutcome::Changed(reload(conn, existing.id)?)),
                     Ok(false) => {}
@@ -645,10 +656,7 @@ pub fn add_service(
             return Ok(MailboxOutcome::Refused(rejection));
         }
         if row.status()? == MailboxStatus::Deprovisioned {
-            return Ok(refused(
-                ResultCode::MailboxStatusRefused,
-                "The mailbox is deprovisioned: provision it first.",
-            ));
+            return Ok(deprovisioned());
         }
         match take_seat(conn, &row, service, Utc::now().naive_utc())? {
             Ok(true) => Ok(MailboxOutcome::Changed(reload(conn, row.id)?)),

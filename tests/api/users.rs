@@ -2,7 +2,10 @@
 //! limit under concurrency, the address rules (case, IDN, foreign domain,
 //! taken), idempotent adds, paging and search.
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
+use mailroom::store::audit::{self, AuditEntry};
 use mailroom::store::mailboxes;
 use serde_json::{json, Value};
 
@@ -108,6 +111,12 @@ async fn every_route_round_trips(backend: Backend) {
         .as_deref()
         .is_some_and(|h| h.starts_with("$argon2")));
     assert_eq!(seats(&app, &sub).await, (5, 1));
+    // The audit names the call and its mailbox, with the password masked.
+    let audited = audited(&app, "Users/Add").await;
+    assert_eq!(audited.external_id.as_deref(), Some(mbx.as_str()));
+    let logged = audited.request_body.unwrap_or_default();
+    assert!(logged.contains("Pat.Jones@Users-Round.example"), "{logged}");
+    assert!(!logged.contains("correct horse"), "{logged}");
 
     // Get by id, and by the address in another case.
     let got = app.post("Users/Get", &json!({"ID": mbx})).await;
@@ -210,6 +219,10 @@ async fn every_route_round_trips(backend: Backend) {
     assert_eq!(seats(&app, &sub).await, (5, 0));
     let activate = app.post("Users/Activate", &json!({"ID": mbx})).await;
     assert_eq!(activate.code(), -32, "{}", activate.body);
+    let mut seat_for_deprovisioned = user(&cus, "pat.jones@users-round.example");
+    seat_for_deprovisioned["ServiceID"] = json!(sub);
+    let refused = app.post("Users/Add", &seat_for_deprovisioned).await;
+    assert_eq!(refused.code(), -32, "{}", refused.body);
     let back = app.post("Users/Provision", &json!({"ID": mbx})).await;
     assert_eq!(back.body["Status"], "Provisioned", "{}", back.body);
 
@@ -255,6 +268,20 @@ async fn every_route_round_trips(backend: Backend) {
     assert_eq!(app.post("Users/Get", &json!({"ID": mbx})).await.code(), -30);
     // The address is free again.
     add(&app, &cus, "pat.jones@users-round.example").await;
+}
+
+/// The audit entry of the first call to `endpoint` (written off the
+/// request path: waited for).
+async fn audited(app: &TestApp, endpoint: &str) -> AuditEntry {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let entries = app.with_store(|conn| audit::recent(conn, None, 100)).await;
+        if let Some(entry) = entries.into_iter().find(|e| e.endpoint == endpoint) {
+            return entry;
+        }
+        assert!(Instant::now() < deadline, "{endpoint} was not audited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn ok_list(answer: &Answer) {
