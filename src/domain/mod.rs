@@ -5,6 +5,7 @@ pub mod app_key;
 pub mod catalog;
 pub mod customer;
 pub mod identity;
+pub mod mailbox;
 pub mod operator;
 pub mod password;
 pub mod result_code;

@@ -59,6 +59,19 @@ pub enum ResultCode {
     OneSubscriptionOnly = -80064,
     ParentNotActive = -80065,
     NotAnAddon = -80066,
+
+    // Users (mailboxes): seen by BSS staff only.
+    UnknownMailbox = -30,
+    UnknownService = -31,
+    MailboxStatusRefused = -32,
+    // Users (mailboxes): shown to the storefront user.
+    MailboxAddressInvalid = -80070,
+    MailboxForeignDomain = -80071,
+    MailboxAddressTaken = -80072,
+    NoSeatsLeft = -80073,
+    ServiceNotActive = -80074,
+    SecondaryEmailInvalid = -80075,
+    PasswordUnacceptable = -80076,
 }
 
 impl ResultCode {
@@ -105,6 +118,16 @@ impl ResultCode {
         Self::OneSubscriptionOnly,
         Self::ParentNotActive,
         Self::NotAnAddon,
+        Self::UnknownMailbox,
+        Self::UnknownService,
+        Self::MailboxStatusRefused,
+        Self::MailboxAddressInvalid,
+        Self::MailboxForeignDomain,
+        Self::MailboxAddressTaken,
+        Self::NoSeatsLeft,
+        Self::ServiceNotActive,
+        Self::SecondaryEmailInvalid,
+        Self::PasswordUnacceptable,
     ];
 
     pub const fn code(self) -> i32 {
@@ -198,6 +221,32 @@ impl ResultCode {
             Self::NotAnAddon => {
                 "Addons: the add-on's product type is not one sold as an add-on (or the product \
                  is not an add-on of this subscription)."
+            }
+            Self::UnknownMailbox => {
+                "Users: the ID, Username or Email names no mailbox of this application's customers."
+            }
+            Self::UnknownService => {
+                "Users: the ServiceID names no subscription of the mailbox's customer."
+            }
+            Self::MailboxStatusRefused => {
+                "Users: the mailbox's status does not allow the action (a deprovisioned mailbox \
+                 is provisioned first, a disabled one activated)."
+            }
+            Self::MailboxAddressInvalid => {
+                "Users: the address is not a valid mailbox address (local@domain, RFC 5321 limits)."
+            }
+            Self::MailboxForeignDomain => {
+                "Users: the address is not on the customer's mail domain (its `domain` sync option)."
+            }
+            Self::MailboxAddressTaken => "Users: the address belongs to another customer's mailbox.",
+            Self::NoSeatsLeft => {
+                "Users: every seat of the subscription is taken; the message says how many are left."
+            }
+            Self::ServiceNotActive => "Users: the subscription is suspended or cancelled.",
+            Self::SecondaryEmailInvalid => "Users: the secondary email is not a valid address.",
+            Self::PasswordUnacceptable => {
+                "Users: the password is too weak (at least 10 characters, two kinds of \
+                 character); the message says why."
             }
         }
     }

@@ -290,6 +290,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mailboxes (id) {
+        id -> BigInt,
+        public_id -> Text,
+        customer_id -> BigInt,
+        application_id -> BigInt,
+        address -> Text,
+        normalized_address -> Text,
+        display_name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        role -> Nullable<Text>,
+        secondary_email -> Nullable<Text>,
+        status -> Text,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mailbox_services (mailbox_id, subscription_id) {
+        mailbox_id -> BigInt,
+        subscription_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -305,6 +333,9 @@ diesel::joinable!(plans -> applications (application_id));
 diesel::joinable!(subscriptions -> customers (customer_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::joinable!(subscription_changes -> subscriptions (subscription_id));
+diesel::joinable!(mailboxes -> customers (customer_id));
+diesel::joinable!(mailbox_services -> mailboxes (mailbox_id));
+diesel::joinable!(mailbox_services -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -326,4 +357,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     subscriptions,
     subscription_changes,
+    mailboxes,
+    mailbox_services,
 );

@@ -30,3 +30,4 @@ mod setup_settings;
 mod smtp;
 mod smtp_tls;
 mod subscriptions;
+mod users;

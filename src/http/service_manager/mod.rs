@@ -16,6 +16,8 @@ pub mod routing;
 pub mod settings;
 pub mod subscriptions;
 pub mod subscriptions_wire;
+pub mod users;
+pub mod users_wire;
 pub mod wire;
 
 use actix_web::middleware::from_fn;
@@ -94,6 +96,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/addons/create", web::post().to(addons::create))
             .route("/addons/update", web::post().to(addons::update))
             .route("/addons/cancel", web::post().to(addons::cancel))
+            .route("/users/get/customers", web::post().to(users::get_customers))
+            .route("/users/get/customer", web::post().to(users::get_customer))
+            .route("/users/get/list", web::post().to(users::get_list))
+            .route("/users/get", web::post().to(users::get))
+            .route("/users/add", web::post().to(users::add))
+            .route("/users/update", web::post().to(users::update))
+            .route("/users/delete", web::post().to(users::delete))
+            .route("/users/disable", web::post().to(users::disable))
+            .route("/users/activate", web::post().to(users::activate))
+            .route("/users/provision", web::post().to(users::provision))
+            .route("/users/deprovision", web::post().to(users::deprovision))
+            .route(
+                "/users/service/get/list",
+                web::post().to(users::service_list),
+            )
+            .route("/users/service/add", web::post().to(users::service_add))
+            .route(
+                "/users/service/delete",
+                web::post().to(users::service_delete),
+            )
             .default_service(web::to(accounts::not_supported)),
     );
 }

@@ -62,6 +62,20 @@ pub const ACTIONS: &[&str] = &[
     "Addons/Create",
     "Addons/Update",
     "Addons/Cancel",
+    "Users/Get/Customers",
+    "Users/Get/Customer",
+    "Users/Get/List",
+    "Users/Get",
+    "Users/Add",
+    "Users/Update",
+    "Users/Delete",
+    "Users/Disable",
+    "Users/Activate",
+    "Users/Provision",
+    "Users/DeProvision",
+    "Users/Service/Get/List",
+    "Users/Service/Add",
+    "Users/Service/Delete",
 ];
 
 /// The contract action of a request path (`/API/accounts/exists` gives
@@ -114,6 +128,10 @@ mod tests {
             "Subscriptions/UpgradeToPaid"
         );
         assert_eq!(action_name("/API/ADDONS/create", "/api/"), "Addons/Create");
+        assert_eq!(
+            action_name("/api/users/service/get/LIST", "/api/"),
+            "Users/Service/Get/List"
+        );
         assert_eq!(
             action_name("/api/example/accounts/delete/", "/api/example/"),
             "Accounts/Delete"

@@ -1,0 +1,2 @@
+DROP TABLE mailbox_services;
+DROP TABLE mailboxes;
