@@ -283,21 +283,21 @@ impl Notifier {
         if let Some(address) = settings.and_then(|s| s.support_email) {
             context.support_email = Some(address);
         }
-        if self.settings.mode == NotificationMode::Mailroom {
-            let token = IssuedToken::generate();
-            let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
-            let outbox_id = row.id;
-            let hash = token.hash.clone();
-            self.store
-                .run(move |conn| {
-                    activation::issue(conn, customer_id, Some(outbox_id), &hash, expires_at)
-                })
-                .await?;
-            context.activation_url = Some(format!(
-                "{}{ACTIVATION_PATH}{}",
-                self.settings.public_url, token.token
-            ));
-        }
+        // Mailroom mails a customer only in the mailroom mode (its
+        // application's or the configured one): the mail carries the link.
+        let token = IssuedToken::generate();
+        let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
+        let outbox_id = row.id;
+        let hash = token.hash.clone();
+        self.store
+            .run(move |conn| {
+                activation::issue(conn, customer_id, Some(outbox_id), &hash, expires_at)
+            })
+            .await?;
+        context.activation_url = Some(format!(
+            "{}{ACTIVATION_PATH}{}",
+            self.settings.public_url, token.token
+        ));
         Ok(match compiled.render(&context) {
             Ok(rendered) => Preparation::Send(PreparedMail {
                 recipient,

@@ -22,6 +22,7 @@ both_backends!(
     an_invalid_setting_falls_back_to_the_configuration,
     a_create_without_product_id_takes_the_default_plan,
     the_support_address_setting_reaches_the_mail,
+    a_mailroom_application_on_a_bss_configuration_mails_a_working_link,
     settings_are_recorded_only_when_they_change
 );
 
@@ -282,6 +283,54 @@ async fn the_support_address_setting_reaches_the_mail(backend: Backend) {
         "{}",
         to("31").text_body
     );
+}
+
+async fn a_mailroom_application_on_a_bss_configuration_mails_a_working_link(backend: Backend) {
+    let smtp = SmtpServer::start(Behaviour::Accept).await;
+    let app = spawn_app_with(backend, |s| {
+        smtp_on(smtp.port())(s);
+        s.notification_mode = NotificationMode::Bss;
+    })
+    .await;
+    let first = own(&app);
+    let created = post_with(
+        &app,
+        &first,
+        "Accounts/Synchronize",
+        &[("notification_mode", "mailroom")],
+        &account("50", "d50.example"),
+    )
+    .await;
+    assert_eq!(created.code(), 0, "{}", created.body);
+    assert!(created.body["GeneratedPassword"].is_null(), "{}", created.body);
+    let external_id = created.result().to_owned();
+
+    // The access mail renders with its link (a template checked in BSS mode
+    // knows ActivationUrl too), and the link opens the activation page.
+    let mails = smtp.wait_for(1, WAIT).await;
+    let text = &mails[0].text_body;
+    let start = text.find("/activate/").expect("an activation link") + "/activate/".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let page = app
+        .client
+        .get(app.url(&format!("/activate/{token}")))
+        .send()
+        .await
+        .expect("the activation page");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+
+    // The operator's "new link" follows the customer's application, not the
+    // configured mode.
+    let admin = app.sign_in_as(Role::Admin).await;
+    let path = format!("/customers/{external_id}/activation-link");
+    let queued = app
+        .operator_call(reqwest::Method::POST, &path, &admin, None)
+        .await;
+    assert_eq!(queued.status, reqwest::StatusCode::ACCEPTED, "{}", queued.body);
+    smtp.wait_for(2, WAIT).await;
 }
 
 async fn settings_are_recorded_only_when_they_change(backend: Backend) {

@@ -11,7 +11,7 @@ use super::OperatorState;
 use crate::config::NotificationMode;
 use crate::domain::operator::Permission;
 use crate::store::activation::{ResendCustomer, ResendOutcome};
-use crate::store::StoreError;
+use crate::store::{applications, customers, StoreError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActivationLinkQueued {
@@ -35,7 +35,20 @@ pub async fn send_new_activation_link(
     state: &OperatorState,
     external_id: String,
 ) -> Result<NewLink, StoreError> {
-    if state.notifier.settings().mode == NotificationMode::Bss {
+    // The customer's application may have chosen its own notification mode.
+    let configured = state.notifier.settings().mode;
+    let lookup = external_id.clone();
+    let mode = state
+        .store
+        .run(move |conn| {
+            let Some(customer) = customers::find_by_external_id(conn, &lookup)? else {
+                return Ok(configured);
+            };
+            Ok(applications::settings_of(conn, customer.application_id)?
+                .map_or(configured, |values| values.mode_or(configured)))
+        })
+        .await?;
+    if mode == NotificationMode::Bss {
         return Ok(NewLink::BssSendsMail);
     }
     let outcome = state

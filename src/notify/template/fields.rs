@@ -87,14 +87,13 @@ const FIXED_FIELDS: &[FixedField] = &[
         "The support address of the customer's BSS: its support_email setting, else Operator.SupportEmail.",
         "help@partner.example",
     ),
-    FixedField {
-        only_in: Some(NotificationMode::Mailroom),
-        ..fixed(
-            "ActivationUrl",
-            "The one-time link where the customer chooses a password (expires in 72 hours).",
-            "https://mail.example.net/activate/SAMPLE-TOKEN",
-        )
-    },
+    // Known in either configured mode: an application may set its own
+    // notification_mode to mailroom, and Mailroom's own mail carries the link.
+    fixed(
+        "ActivationUrl",
+        "The one-time link where the customer chooses a password (expires in 72 hours).",
+        "https://mail.example.net/activate/SAMPLE-TOKEN",
+    ),
     FixedField {
         only_in: Some(NotificationMode::Bss),
         ..fixed(
@@ -126,8 +125,7 @@ pub struct KnownFields {
 }
 
 impl KnownFields {
-    /// Fixed fields (`ActivationUrl` only in [`NotificationMode::Mailroom`],
-    /// `Password` only in [`NotificationMode::Bss`]), then each usable key of
+    /// Fixed fields (`Password` only in [`NotificationMode::Bss`]), then each usable key of
     /// `extra_info_keys`, sorted. A key is skipped when it is already a
     /// field, takes a fixed field's top-level name, or is not a valid field
     /// name (letters, digits, `_`, `-`).
