@@ -4,6 +4,7 @@
 
 use futures::future::join_all;
 use mailroom::domain::customer::StatusAction as CustomerAction;
+use mailroom::domain::operator::Role;
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -285,9 +286,58 @@ async fn a_parents_status_carries_its_addons(backend: Backend) {
 }
 
 both_backends!(
+    operators_see_addons_under_their_subscription,
     an_addon_lives_under_its_subscription,
     addon_check_only_changes_nothing,
     each_addon_refusal_has_its_code,
     concurrent_addon_creates_make_one_addon,
     a_parents_status_carries_its_addons,
 );
+
+async fn operators_see_addons_under_their_subscription(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (cus, sub) = parent(&app, "9560", "60560").await;
+    let addon = ok(&app
+        .post(
+            "Addons/Create",
+            &addon_body(&sub, "2010", "Provision", json!(2)),
+        )
+        .await);
+    let reader = app.sign_in_as(Role::MailAdmin).await;
+
+    let detail = app
+        .operator_call(
+            reqwest::Method::GET,
+            &format!("/subscriptions/{sub}"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(detail.status, reqwest::StatusCode::OK, "{}", detail.body);
+    assert_eq!(detail.body["parent"], Value::Null);
+    let addons = detail.body["addons"].as_array().expect("addons");
+    assert_eq!(addons.len(), 1, "{}", detail.body);
+    assert_eq!(addons[0]["id"], addon.as_str());
+    assert_eq!(addons[0]["parent"], sub.as_str());
+    assert_eq!(addons[0]["product_type"], "archiving");
+
+    // The add-on's own detail names its parent; the customer's list holds both.
+    let own = app
+        .operator_call(
+            reqwest::Method::GET,
+            &format!("/subscriptions/{addon}"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(own.body["parent"], sub.as_str(), "{}", own.body);
+    let listed = app
+        .operator_call(
+            reqwest::Method::GET,
+            &format!("/subscriptions?customer={cus}&status=active"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["total"], 2, "{}", listed.body);
+}

@@ -302,7 +302,11 @@ async fn a_mailroom_application_on_a_bss_configuration_mails_a_working_link(back
     )
     .await;
     assert_eq!(created.code(), 0, "{}", created.body);
-    assert!(created.body["GeneratedPassword"].is_null(), "{}", created.body);
+    assert!(
+        created.body["GeneratedPassword"].is_null(),
+        "{}",
+        created.body
+    );
     let external_id = created.result().to_owned();
 
     // The access mail renders with its link (a template checked in BSS mode
@@ -329,7 +333,12 @@ async fn a_mailroom_application_on_a_bss_configuration_mails_a_working_link(back
     let queued = app
         .operator_call(reqwest::Method::POST, &path, &admin, None)
         .await;
-    assert_eq!(queued.status, reqwest::StatusCode::ACCEPTED, "{}", queued.body);
+    assert_eq!(
+        queued.status,
+        reqwest::StatusCode::ACCEPTED,
+        "{}",
+        queued.body
+    );
     smtp.wait_for(2, WAIT).await;
 }
 

@@ -307,6 +307,7 @@ pub(super) fn customer_subscriptions(
             |SubscriptionWithHistory {
                  subscription: row,
                  history,
+                 ..
              }| {
                 CustomerSubscriptionView {
                     id: row.public_id,

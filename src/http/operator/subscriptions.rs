@@ -66,6 +66,8 @@ pub struct SubscriptionView {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub cancelled_at: Option<NaiveDateTime>,
+    /// For an add-on: the subscription it belongs to (`sub_…`).
+    pub parent: Option<String>,
 }
 
 impl From<SubscriptionListRow> for SubscriptionView {
@@ -88,6 +90,7 @@ impl From<SubscriptionListRow> for SubscriptionView {
             created_at: row.created_at,
             updated_at: row.updated_at,
             cancelled_at: row.cancelled_at,
+            parent: row.parent_public_id,
         }
     }
 }
@@ -97,7 +100,7 @@ impl From<SubscriptionListRow> for SubscriptionView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeView {
     pub effective_at: NaiveDateTime,
-    /// `created`, `quantity`, `plan` or `status`.
+    /// `created`, `quantity`, `plan`, `attributes` or `status`.
     pub kind: String,
     pub old_quantity: Option<i32>,
     pub new_quantity: i32,
@@ -134,6 +137,9 @@ pub struct SubscriptionDetail {
     #[serde(flatten)]
     pub subscription: SubscriptionView,
     pub history: Vec<ChangeView>,
+    /// Its add-ons (listed on one subscription's detail; a customer's list
+    /// holds them as items of their own).
+    pub addons: Vec<SubscriptionView>,
 }
 
 impl From<SubscriptionWithHistory> for SubscriptionDetail {
@@ -141,6 +147,11 @@ impl From<SubscriptionWithHistory> for SubscriptionDetail {
         Self {
             subscription: SubscriptionView::from(found.subscription),
             history: found.history.into_iter().map(ChangeView::from).collect(),
+            addons: found
+                .addons
+                .into_iter()
+                .map(SubscriptionView::from)
+                .collect(),
         }
     }
 }
@@ -251,7 +262,7 @@ pub async fn list(
     }))
 }
 
-/// One subscription with its history (add-ons are not listed yet).
+/// One subscription with its history and its add-ons.
 #[utoipa::path(get, path = "/operator/api/subscriptions/{id}", tag = "Operator",
     params(("id" = String, Path, description = "Our id, `sub_…`.")),
     responses(

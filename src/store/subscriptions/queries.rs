@@ -4,10 +4,12 @@
 //! joining the customer and the plan (no query per row), a history one
 //! more, and the plan names a history mentions one more.
 //!
-//! Indexes behind the filters: `subscriptions_plan_id`,
-//! `subscriptions_customer_id`, `subscription_changes_subscription` and
-//! `subscription_changes_customer`; `status` and `source` have none (they
-//! narrow what the plan or customer index found, or scan).
+//! Indexes behind the filters and the newest-first order:
+//! `subscriptions_plan_id`, `subscriptions_customer_id`,
+//! `subscriptions_created` (the unfiltered list), `subscriptions_status` and
+//! `subscriptions_source` (each with the creation time, so a filtered page is
+//! read in order), `subscription_changes_subscription` and
+//! `subscription_changes_customer`.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +49,8 @@ pub struct SubscriptionListRow {
     pub customer_name: String,
     pub plan_public_id: String,
     pub plan_name: String,
+    /// An add-on's subscription (its public id); `None` for a subscription.
+    pub parent_public_id: Option<String>,
 }
 
 /// A history row with the public ids and names of its plans.
@@ -71,7 +75,11 @@ pub struct HistoryEntry {
 pub struct SubscriptionWithHistory {
     pub subscription: SubscriptionListRow,
     pub history: Vec<HistoryEntry>,
+    /// Its add-ons, newest first (filled for one subscription's detail).
+    pub addons: Vec<SubscriptionListRow>,
 }
+
+diesel::alias!(subscriptions as parents: ParentSubscriptions);
 
 #[derive(Queryable)]
 struct ChangeQueryRow {
@@ -97,6 +105,10 @@ macro_rules! filtered {
         let mut query = subscriptions::table
             .inner_join(customers::table)
             .inner_join(plans::table)
+            .left_join(
+                parents.on(subscriptions::parent_subscription_id
+                    .eq(parents.field(subscriptions::id).nullable())),
+            )
             .select($select)
             .into_boxed();
         if let Some(plan) = &filter.plan {
@@ -132,6 +144,7 @@ macro_rules! row_columns {
             customers::name,
             plans::public_id,
             plans::name,
+            parents.field(subscriptions::public_id).nullable(),
         )
     };
 }
@@ -162,13 +175,11 @@ pub fn with_history(
     conn: &mut DbConnection,
     public_id: &str,
 ) -> Result<Option<SubscriptionWithHistory>, StoreError> {
-    let found: Option<SubscriptionListRow> = subscriptions::table
-        .inner_join(customers::table)
-        .inner_join(plans::table)
-        .filter(subscriptions::public_id.eq(public_id))
-        .select(row_columns!())
-        .first(conn)
-        .optional()?;
+    let found: Option<SubscriptionListRow> =
+        filtered!(row_columns!(), &SubscriptionFilter::default())
+            .filter(subscriptions::public_id.eq(public_id))
+            .first(conn)
+            .optional()?;
     let Some(subscription) = found else {
         return Ok(None);
     };
@@ -178,9 +189,14 @@ pub fn with_history(
         .order((subscription_changes::effective_at, subscription_changes::id))
         .load::<ChangeQueryRow>(conn)?;
     let history = named(conn, changes)?;
+    let addons = filtered!(row_columns!(), &SubscriptionFilter::default())
+        .filter(subscriptions::parent_subscription_id.eq(subscription.id))
+        .order((subscriptions::created_at.desc(), subscriptions::id.desc()))
+        .load(conn)?;
     Ok(Some(SubscriptionWithHistory {
         subscription,
         history,
+        addons,
     }))
 }
 
@@ -217,6 +233,8 @@ pub fn of_customer(
         .map(|subscription| SubscriptionWithHistory {
             history: by_subscription.remove(&subscription.id).unwrap_or_default(),
             subscription,
+            // A customer's list holds its add-ons as rows of their own.
+            addons: Vec::new(),
         })
         .collect())
 }
