@@ -38,7 +38,7 @@ pub use fields::{KnownFields, MergeField};
 pub use problem::{TemplateError, TemplatePart, TemplateProblem};
 pub use syntax::{MAX_BLOCK_DEPTH, MAX_TAGS_PER_PART};
 
-pub use crate::domain::template::{TemplateSource, ACCESS_INSTRUCTIONS};
+pub use crate::domain::template::{TemplateSource, ACCESS_INSTRUCTIONS, MAILBOX_SET_PASSWORD};
 
 /// The default access-instructions template, shipped with the binary.
 pub fn default_access_instructions() -> TemplateSource {
@@ -49,6 +49,18 @@ pub fn default_access_instructions() -> TemplateSource {
             .to_owned(),
         text_body: include_str!("../../../templates/email/access_instructions.txt.hbs").to_owned(),
         html_body: include_str!("../../../templates/email/access_instructions.html.hbs").to_owned(),
+    }
+}
+
+/// The default set-password template of mailboxes, shipped with the binary.
+pub fn default_mailbox_set_password() -> TemplateSource {
+    TemplateSource {
+        subject: include_str!("../../../templates/email/mailbox_set_password.subject.hbs")
+            .trim()
+            .to_owned(),
+        text_body: include_str!("../../../templates/email/mailbox_set_password.txt.hbs").to_owned(),
+        html_body: include_str!("../../../templates/email/mailbox_set_password.html.hbs")
+            .to_owned(),
     }
 }
 
