@@ -123,6 +123,27 @@ mod tests {
     use crate::config::NotificationMode;
 
     #[test]
+    fn default_mailbox_set_password_template_renders_its_fields() {
+        let known = KnownFields::new(NotificationMode::Bss, Vec::new());
+        let template = default_mailbox_set_password();
+        let compiled = CompiledTemplate::compile(&template, &known).expect("default compiles");
+        let message = compiled.render(&known.sample_context()).expect("renders");
+        assert_eq!(
+            message.subject,
+            "Set the password of your Example Mail mailbox pat.jones@example.com"
+        );
+        for sample in [
+            "Pat Jones",
+            "https://mail.example.net/mailbox-password/SAMPLE-TOKEN",
+            "2026-11-26 18:00 UTC",
+            "help@partner.example",
+        ] {
+            assert!(message.text_body.contains(sample), "text lacks {sample}");
+            assert!(message.html_body.contains(sample), "HTML lacks {sample}");
+        }
+    }
+
+    #[test]
     fn default_template_compiles_and_renders_every_field() {
         let known = KnownFields::new(NotificationMode::Mailroom, vec!["customer_id".to_owned()]);
         let template = default_access_instructions();
