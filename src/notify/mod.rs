@@ -259,10 +259,21 @@ impl Notifier {
         };
         let mailbox = match row.mailbox_id {
             Some(mailbox_id) => {
-                let facts = self
+                let outbox_id = row.id;
+                let (facts, superseded) = self
                     .store
-                    .run(move |conn| activation::mailbox_mail_facts(conn, mailbox_id))
+                    .run(move |conn| {
+                        Ok((
+                            activation::mailbox_mail_facts(conn, mailbox_id)?,
+                            activation::newer_mailbox_mail_queued(conn, mailbox_id, outbox_id)?,
+                        ))
+                    })
                     .await?;
+                if superseded {
+                    return Ok(Preparation::Cancel(
+                        "a newer set-password link was asked for this mailbox".into(),
+                    ));
+                }
                 match facts {
                     Some(facts) => Some((mailbox_id, facts)),
                     None => return Ok(Preparation::Cancel("the mailbox no longer exists".into())),

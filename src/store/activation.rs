@@ -346,6 +346,22 @@ pub fn queue_mailbox_password_mail(
     )
 }
 
+/// Whether a set-password mail for the mailbox was queued after the one
+/// with `outbox_id`: then that older mail must not go out with a working
+/// link (a reset retires every earlier link, sent or not).
+pub fn newer_mailbox_mail_queued(
+    conn: &mut DbConnection,
+    mailbox_id: i64,
+    outbox_id: i64,
+) -> Result<bool, StoreError> {
+    let newer: i64 = outbox_table::table
+        .filter(outbox_table::mailbox_id.eq(mailbox_id))
+        .filter(outbox_table::id.gt(outbox_id))
+        .count()
+        .get_result(conn)?;
+    Ok(newer > 0)
+}
+
 /// Where a presented set-password token stands: as [`TokenState`], where
 /// `Valid` carries the mailbox's address.
 pub fn check_mailbox(conn: &mut DbConnection, token_hash: &str) -> Result<TokenState, StoreError> {
