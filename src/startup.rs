@@ -30,6 +30,7 @@ use crate::jobs::{audit_writer, outbox_worker};
 use crate::notify::mailer::{Mailer, MailerError};
 use crate::notify::outbox::Outbox;
 use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
+use crate::notify::template::{default_mailbox_set_password, MAILBOX_SET_PASSWORD};
 use crate::notify::{Notifier, NotifierSettings, ACTIVATION_PATH};
 use crate::store::connection::UnsupportedDatabaseUrl;
 use crate::store::sync_options::CatalogCache;
@@ -120,7 +121,8 @@ impl Application {
 
         store
             .run(|conn| {
-                email_templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions())
+                email_templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions())?;
+                email_templates::seed(conn, MAILBOX_SET_PASSWORD, &default_mailbox_set_password())
             })
             .await?;
 
@@ -237,6 +239,14 @@ impl Application {
                 .route(
                     &format!("{ACTIVATION_PATH}{{token}}/new-link"),
                     web::post().to(activation::new_link),
+                )
+                .route(
+                    &activation::mailbox_password_route(),
+                    web::get().to(activation::mailbox_show),
+                )
+                .route(
+                    &activation::mailbox_password_route(),
+                    web::post().to(activation::mailbox_submit),
                 )
                 .configure(operator::configure)
                 .configure(console::configure)

@@ -72,6 +72,7 @@ pub enum ResultCode {
     ServiceNotActive = -80074,
     SecondaryEmailInvalid = -80075,
     PasswordUnacceptable = -80076,
+    NoPasswordLinkAddress = -80077,
 }
 
 impl ResultCode {
@@ -128,6 +129,7 @@ impl ResultCode {
         Self::ServiceNotActive,
         Self::SecondaryEmailInvalid,
         Self::PasswordUnacceptable,
+        Self::NoPasswordLinkAddress,
     ];
 
     pub const fn code(self) -> i32 {
@@ -247,6 +249,11 @@ impl ResultCode {
             Self::PasswordUnacceptable => {
                 "Users: the password is too weak (at least 10 characters, two kinds of \
                  character); the message says why."
+            }
+            Self::NoPasswordLinkAddress => {
+                "Users: no password was given and there is no address to mail the set-password \
+                 link to (neither the mailbox's SecondaryEmail nor the customer's contact or \
+                 account email)."
             }
         }
     }

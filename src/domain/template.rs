@@ -5,6 +5,10 @@
 /// The access-instructions template's name.
 pub const ACCESS_INSTRUCTIONS: &str = "access_instructions";
 
+/// The set-password mail of a mailbox (`Users/Add` without a password,
+/// `Users/Password/Reset`): a one-time link to its owner.
+pub const MAILBOX_SET_PASSWORD: &str = "mailbox_set_password";
+
 // The text of a template as an operator wrote it and as a revision stores
 // it: subject, plain-text body and HTML body, unchecked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -1,5 +1,7 @@
 //! The page behind the activation link of the access-instructions mail:
-//! a new customer chooses its password there, once.
+//! a new customer chooses its password there, once. The set-password link
+//! of a mailbox (`/mailbox-password/{token}`) is the same page over the
+//! same tokens, for the mailbox's owner.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -13,7 +15,7 @@ use crate::domain::password::{self, MIN_CHOSEN_LENGTH};
 use crate::domain::token::hash_token;
 use crate::http::throttle::RateLimit;
 use crate::notify::outbox::Outbox;
-use crate::notify::ACTIVATION_PATH;
+use crate::notify::{ACTIVATION_PATH, MAILBOX_PASSWORD_PATH};
 use crate::store::activation::{self, ResendCustomer, ResendOutcome, TokenState};
 use crate::store::Store;
 use crate::telemetry::error_chain;
@@ -80,6 +82,63 @@ impl ActivationPages {
                 HttpResponse::InternalServerError().body("The page could not be shown.")
             }
         }
+    }
+
+    /// The page for a mailbox's set-password token that cannot be used, or
+    /// `None` when it can. No "new link" form: the mailbox's administrator
+    /// (the BSS) asks for one with a reset.
+    fn mailbox_refusal(&self, state: &TokenState) -> Option<HttpResponse> {
+        let (status, heading, message) = match state {
+            TokenState::Valid { .. } => return None,
+            TokenState::Unknown => (
+                StatusCode::NOT_FOUND,
+                "This link is not valid",
+                "Check that you opened the whole link from your email. If it still does not work, ask your administrator for a new one.",
+            ),
+            TokenState::Used => (
+                StatusCode::GONE,
+                "This link was used already",
+                "The mailbox's password is set. Each link works once; ask your administrator to reset the password if you need to set it again.",
+            ),
+            TokenState::Expired => (
+                StatusCode::GONE,
+                "This link has expired",
+                "Links to set a password are valid for a limited time. Ask your administrator to reset the password: a new link will be mailed.",
+            ),
+            TokenState::CustomerInactive => (
+                StatusCode::GONE,
+                "This account is not active",
+                "The account this mailbox belongs to is suspended or closed. Contact us if you think this is a mistake.",
+            ),
+        };
+        Some(self.page(
+            status,
+            PageView {
+                title: heading.into(),
+                heading: heading.into(),
+                message: Some(message.into()),
+                ..PageView::default()
+            },
+        ))
+    }
+
+    fn mailbox_form(
+        &self,
+        status: StatusCode,
+        address: &str,
+        error: Option<String>,
+    ) -> HttpResponse {
+        self.page(
+            status,
+            PageView {
+                title: "Set your mailbox password".into(),
+                heading: "Set your mailbox password".into(),
+                message: Some(format!("Choose the password of the mailbox {address}.")),
+                error,
+                show_form: true,
+                ..PageView::default()
+            },
+        )
     }
 
     /// The page for a token that cannot be used, or `None` when it can.
@@ -335,4 +394,117 @@ pub async fn submit(
             pages.unavailable()
         }
     }
+}
+
+async fn mailbox_token_state(
+    pages: &ActivationPages,
+    token: &str,
+) -> Result<TokenState, HttpResponse> {
+    let hash = hash_token(token);
+    pages
+        .store
+        .run(move |conn| activation::check_mailbox(conn, &hash))
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = %error_chain(&error), "set-password link check failed");
+            pages.unavailable()
+        })
+}
+
+/// GET `/mailbox-password/{token}`: the form, or why the link cannot be used.
+pub async fn mailbox_show(
+    pages: web::Data<ActivationPages>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let state = match mailbox_token_state(&pages, &token).await {
+        Ok(state) => state,
+        Err(page) => return page,
+    };
+    match state {
+        TokenState::Valid { customer_name } => {
+            pages.mailbox_form(StatusCode::OK, &customer_name, None)
+        }
+        other => pages
+            .mailbox_refusal(&other)
+            .unwrap_or_else(|| pages.unavailable()),
+    }
+}
+
+/// POST `/mailbox-password/{token}`: sets the mailbox's password (argon2,
+/// the strength rules of every chosen password) and uses up the link.
+pub async fn mailbox_submit(
+    pages: web::Data<ActivationPages>,
+    token: web::Path<String>,
+    form: Option<web::Form<PasswordForm>>,
+) -> HttpResponse {
+    let state = match mailbox_token_state(&pages, &token).await {
+        Ok(state) => state,
+        Err(page) => return page,
+    };
+    let address = match state {
+        TokenState::Valid { customer_name } => customer_name,
+        other => {
+            return pages
+                .mailbox_refusal(&other)
+                .unwrap_or_else(|| pages.unavailable())
+        }
+    };
+    let Some(form) = form.map(web::Form::into_inner) else {
+        return pages.mailbox_form(
+            StatusCode::BAD_REQUEST,
+            &address,
+            Some("Type your new password in both fields.".into()),
+        );
+    };
+    if form.password != form.confirm {
+        return pages.mailbox_form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &address,
+            Some("The two passwords differ. Type the same password twice.".into()),
+        );
+    }
+    if let Err(weak) = password::check_strength(&form.password) {
+        return pages.mailbox_form(StatusCode::UNPROCESSABLE_ENTITY, &address, Some(weak.0));
+    }
+    let hashed = match web::block(move || password::hash(&form.password)).await {
+        Ok(Ok(hash)) => hash,
+        _ => {
+            tracing::error!("hashing a chosen mailbox password failed");
+            return pages.unavailable();
+        }
+    };
+    let hash = hash_token(&token);
+    let outcome = pages
+        .store
+        .run(move |conn| activation::set_mailbox_password(conn, &hash, &hashed))
+        .await;
+    match outcome {
+        Ok(TokenState::Valid { customer_name }) => {
+            tracing::info!("mailbox password set by its owner");
+            pages.page(
+                StatusCode::OK,
+                PageView {
+                    title: "Password set".into(),
+                    heading: "Your password is set".into(),
+                    message: Some(format!(
+                        "The password of {customer_name} is set: sign in with it from now on."
+                    )),
+                    ..PageView::default()
+                },
+            )
+        }
+        // Another submission of the same link won the race.
+        Ok(other) => pages
+            .mailbox_refusal(&other)
+            .unwrap_or_else(|| pages.unavailable()),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "setting a mailbox password failed");
+            pages.unavailable()
+        }
+    }
+}
+
+/// The route of the set-password page, for registration.
+pub fn mailbox_password_route() -> String {
+    format!("{MAILBOX_PASSWORD_PATH}{{token}}")
 }

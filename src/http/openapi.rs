@@ -64,6 +64,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         users::activate,
         users::provision,
         users::deprovision,
+        users::password_reset,
         users::service_list,
         users::service_add,
         users::service_delete,

@@ -16,6 +16,7 @@ use chrono::Utc;
 
 use crate::config::{NotificationMode, OperatorProfile};
 use crate::domain::sync_options::option_ids;
+use crate::domain::template::MAILBOX_SET_PASSWORD;
 use crate::domain::token::IssuedToken;
 use crate::store::customers::{self, CustomerDetails};
 use crate::store::outbox::OutboxRow;
@@ -28,6 +29,9 @@ use template::{
 
 /// The path of activation links, under the public URL.
 pub const ACTIVATION_PATH: &str = "/activate/";
+
+/// The path of mailboxes' set-password links, under the public URL.
+pub const MAILBOX_PASSWORD_PATH: &str = "/mailbox-password/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -222,6 +226,10 @@ impl Notifier {
             operator_portal_url: Some(operator.portal_url.clone()),
             // `prepare` puts the application's own address in, when it has one.
             support_email: Some(operator.support_email.clone()),
+            mailbox_address: None,
+            mailbox_display_name: None,
+            password_url: None,
+            password_expires_at: None,
             extra_info,
         }
     }
@@ -249,6 +257,33 @@ impl Notifier {
                 Err(error) => Preparation::Fail(error_chain(&error)),
             });
         };
+        let mailbox = match row.mailbox_id {
+            Some(mailbox_id) => {
+                let outbox_id = row.id;
+                let (facts, superseded) = self
+                    .store
+                    .run(move |conn| {
+                        Ok((
+                            activation::mailbox_mail_facts(conn, mailbox_id)?,
+                            activation::newer_mailbox_mail_queued(conn, mailbox_id, outbox_id)?,
+                        ))
+                    })
+                    .await?;
+                if superseded {
+                    return Ok(Preparation::Cancel(
+                        "a newer set-password link was asked for this mailbox".into(),
+                    ));
+                }
+                match facts {
+                    Some(facts) => Some((mailbox_id, facts)),
+                    None => return Ok(Preparation::Cancel("the mailbox no longer exists".into())),
+                }
+            }
+            None if row.template_name == MAILBOX_SET_PASSWORD => {
+                return Ok(Preparation::Cancel("the mailbox no longer exists".into()))
+            }
+            None => None,
+        };
         let found = self
             .store
             .run(move |conn| {
@@ -268,11 +303,14 @@ impl Notifier {
                 details.customer.status
             )));
         }
-        let recipient = details
-            .contact
-            .as_ref()
-            .and_then(|c| c.email.clone())
-            .or_else(|| details.customer.email.clone());
+        let recipient = match &mailbox {
+            Some((_, facts)) => facts.recipient.clone(),
+            None => details
+                .contact
+                .as_ref()
+                .and_then(|c| c.email.clone())
+                .or_else(|| details.customer.email.clone()),
+        };
         let Some(recipient) = recipient else {
             return Ok(Preparation::Fail(
                 "the customer has no email address (neither the account nor its contact)".into(),
@@ -283,21 +321,41 @@ impl Notifier {
         if let Some(address) = settings.and_then(|s| s.support_email) {
             context.support_email = Some(address);
         }
-        // Mailroom mails a customer only in the mailroom mode (its
-        // application's or the configured one): the mail carries the link.
-        let token = IssuedToken::generate();
-        let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
-        let outbox_id = row.id;
-        let hash = token.hash.clone();
-        self.store
-            .run(move |conn| {
-                activation::issue(conn, customer_id, Some(outbox_id), &hash, expires_at)
-            })
-            .await?;
-        context.activation_url = Some(format!(
-            "{}{ACTIVATION_PATH}{}",
-            self.settings.public_url, token.token
-        ));
+        if let Some((mailbox_id, facts)) = mailbox {
+            // Its own link, whatever the notification mode: mailboxes'
+            // passwords are set with us, never mailed by the BSS.
+            let token = IssuedToken::generate();
+            let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
+            let (outbox_id, hash) = (row.id, token.hash.clone());
+            self.store
+                .run(move |conn| {
+                    activation::issue_for_mailbox(conn, mailbox_id, outbox_id, &hash, expires_at)
+                })
+                .await?;
+            context.mailbox_address = Some(facts.address);
+            context.mailbox_display_name = Some(facts.display_name);
+            context.password_url = Some(format!(
+                "{}{MAILBOX_PASSWORD_PATH}{}",
+                self.settings.public_url, token.token
+            ));
+            context.password_expires_at = Some(expires_at.format("%Y-%m-%d %H:%M UTC").to_string());
+        } else {
+            // Mailroom mails a customer only in the mailroom mode (its
+            // application's or the configured one): the mail carries the link.
+            let token = IssuedToken::generate();
+            let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
+            let outbox_id = row.id;
+            let hash = token.hash.clone();
+            self.store
+                .run(move |conn| {
+                    activation::issue(conn, customer_id, Some(outbox_id), &hash, expires_at)
+                })
+                .await?;
+            context.activation_url = Some(format!(
+                "{}{ACTIVATION_PATH}{}",
+                self.settings.public_url, token.token
+            ));
+        }
         Ok(match compiled.render(&context) {
             Ok(rendered) => Preparation::Send(PreparedMail {
                 recipient,

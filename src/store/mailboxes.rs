@@ -14,13 +14,14 @@ use super::customers::find_for_application;
 use super::schema::{
     customer_identities, customers, mailbox_services, mailboxes, plans, subscriptions,
 };
-use super::StoreError;
+use super::{activation, StoreError};
 use crate::domain::customer::CustomerStatus;
 use crate::domain::mailbox::{
     check_service_status, new_mailbox_id, transition, MailboxAction, MailboxAddress, MailboxStatus,
     Seats,
 };
 use crate::domain::sync_options::option_ids;
+use crate::domain::template::MAILBOX_SET_PASSWORD;
 use crate::domain::{Rejection, ResultCode};
 
 /// Case-folding for searches: SQLite's `lower` folds ASCII letters only,
@@ -470,6 +471,19 @@ pub fn add(conn: &mut DbConnection, new: &NewMailbox) -> Result<MailboxOutcome, 
             },
             None => None,
         };
+        // Without a password the owner gets a link to set one: there must be
+        // somewhere to send it, or nothing is added.
+        let mails_link = new.fields.password_hash.is_none();
+        if mails_link
+            && activation::mailbox_recipient(
+                conn,
+                new.fields.secondary_email.as_deref(),
+                customer.id,
+            )?
+            .is_none()
+        {
+            return Ok(no_link_address());
+        }
         let public_id = new_mailbox_id();
         let fields = &new.fields;
         diesel::insert_into(mailboxes::table)
@@ -496,6 +510,17 @@ pub fn add(conn: &mut DbConnection, new: &NewMailbox) -> Result<MailboxOutcome, 
             .first(conn)?;
         if let Some(subscription_id) = seat {
             insert_seat(conn, row.id, subscription_id, now)?;
+        }
+        if mails_link {
+            // Keyed by the mailbox: whatever retries, one mail for its creation.
+            let key = format!("{MAILBOX_SET_PASSWORD}:mailbox:{}:created", row.id);
+            activation::queue_mailbox_password_mail(
+                conn,
+                MAILBOX_SET_PASSWORD,
+                row.id,
+                customer.id,
+                &key,
+            )?;
         }
         Ok(MailboxOutcome::Created(view(conn, row)?))
     })
@@ -577,6 +602,64 @@ pub fn update(
             ))
             .execute(conn)?;
         Ok(MailboxOutcome::Changed(reload(conn, row.id)?))
+    })
+}
+
+fn no_link_address() -> MailboxOutcome {
+    refused(
+        ResultCode::NoPasswordLinkAddress,
+        "No password was given and there is no email address to send the set-password link \
+         to: give the mailbox a SecondaryEmail (or the account a contact email), or a Password.",
+    )
+}
+
+/// `Users/Password/Reset`: with `password_hash`, the BSS's new password is
+/// stored; without, the owner is mailed a new set-password link (queued in
+/// this transaction; earlier unused links expire). The password in place
+/// stays until the owner sets a new one.
+pub fn reset_password(
+    conn: &mut DbConnection,
+    application_id: i64,
+    reference: &MailboxRef,
+    password_hash: Option<&str>,
+) -> Result<MailboxOutcome, StoreError> {
+    write(conn, |conn| {
+        let Some(row) = find(conn, application_id, reference)? else {
+            return Ok(unknown_mailbox());
+        };
+        let customer = brief(conn, row.customer_id)?;
+        if let Err(rejection) = check_customer(&customer) {
+            return Ok(MailboxOutcome::Refused(rejection));
+        }
+        let now = Utc::now().naive_utc();
+        if let Some(hash) = password_hash {
+            diesel::update(mailboxes::table.find(row.id))
+                .set((
+                    mailboxes::password_hash.eq(hash),
+                    mailboxes::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            return Ok(MailboxOutcome::Changed(reload(conn, row.id)?));
+        }
+        if activation::mailbox_recipient(conn, row.secondary_email.as_deref(), row.customer_id)?
+            .is_none()
+        {
+            return Ok(no_link_address());
+        }
+        // Every reset is a new mail (the BSS asks again when the owner did).
+        let key = format!(
+            "{MAILBOX_SET_PASSWORD}:mailbox:{}:reset:{}",
+            row.id,
+            uuid::Uuid::new_v4().simple()
+        );
+        activation::queue_mailbox_password_mail(
+            conn,
+            MAILBOX_SET_PASSWORD,
+            row.id,
+            row.customer_id,
+            &key,
+        )?;
+        Ok(MailboxOutcome::Changed(view(conn, row)?))
     })
 }
 

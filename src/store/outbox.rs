@@ -82,6 +82,8 @@ pub struct OutboxRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The mailbox a set-password mail is for.
+    pub mailbox_id: Option<i64>,
 }
 
 /// An outbox row with the ExternalID of its customer, for listings.
@@ -148,6 +150,30 @@ pub fn queued_again_for_customer_since(
 
 fn again_key_prefix(template_name: &str, customer_id: i64) -> String {
     format!("{template_name}:customer:{customer_id}:again:")
+}
+
+/// Queues a mail about one of a customer's mailboxes (its set-password
+/// link) under `dedupe_key`; returns the row's id.
+pub fn queue_for_mailbox(
+    conn: &mut DbConnection,
+    dedupe_key: &str,
+    template_name: &str,
+    customer_id: i64,
+    mailbox_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    let row = insert(
+        conn,
+        dedupe_key,
+        template_name,
+        Some(customer_id),
+        None,
+        now,
+    )?;
+    diesel::update(outbox::table.find(row.id))
+        .set(outbox::mailbox_id.eq(mailbox_id))
+        .execute(conn)?;
+    Ok(row.id)
 }
 
 /// Queues a test mail of a template to an address.

@@ -180,6 +180,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        mailbox_id -> Nullable<BigInt>,
     }
 }
 
@@ -191,6 +192,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        mailbox_id -> Nullable<BigInt>,
     }
 }
 

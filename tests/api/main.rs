@@ -19,6 +19,7 @@ mod console_settings;
 mod console_subscriptions;
 mod documents;
 mod fields;
+mod mailbox_passwords;
 mod notifications;
 mod operator_api;
 mod operator_subscriptions;

@@ -108,6 +108,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/users/provision", web::post().to(users::provision))
             .route("/users/deprovision", web::post().to(users::deprovision))
             .route(
+                "/users/password/reset",
+                web::post().to(users::password_reset),
+            )
+            .route(
                 "/users/service/get/list",
                 web::post().to(users::service_list),
             )

@@ -367,6 +367,7 @@ pub async fn add(
     }
     let (mut fields, password) = fields(&user)?;
     fields.password_hash = hashed(password).await?;
+    let mails_link = fields.password_hash.is_none();
     let new = NewMailbox {
         application_id: caller.application_id,
         customer,
@@ -378,6 +379,10 @@ pub async fn add(
         .store
         .run(move |conn| mailboxes::add(conn, &new))
         .await?;
+    if mails_link && matches!(outcome, MailboxOutcome::Created(_)) {
+        // The set-password mail was queued with the mailbox; it is due now.
+        state.outbox.wake_worker();
+    }
     respond(outcome, "Mailbox updated.")
 }
 
@@ -409,6 +414,76 @@ pub async fn update(
         .run(move |conn| mailboxes::update(conn, caller.application_id, &reference, &fields))
         .await?;
     respond(outcome, "Mailbox updated.")
+}
+
+/// Resets a mailbox's password (named by `ID`, `Username` or `Email`).
+/// With a `Password`, that password is hashed (argon2) and stored. Without
+/// one, the mailbox's owner is mailed a one-time link to set a password:
+/// to its `SecondaryEmail`, else the customer's contact email, else the
+/// account's (none of them: -80077). The link expires like an activation
+/// link, and a new reset makes the earlier links stop working; the current
+/// password stays until the owner sets a new one.
+#[utoipa::path(
+    post,
+    path = "/api/Users/Password/Reset",
+    tag = "Users",
+    operation_id = "users_password_reset",
+    request_body(content = UserDefinition, example = json!({"ID": "mbx_01jdxb7c2e4g6j8m0p2r4t6w8y"})),
+    responses(
+        (status = 200, description = "A set-password link is queued (or the given password stored), or refused.", body = UserResult, examples(
+            ("Link queued" = (value = json!({
+                "Code": 0, "Message": "A link to set the password is on its way to the mailbox's owner.",
+                "ErrorCode": 0, "ErrorMessage": "A link to set the password is on its way to the mailbox's owner.",
+                "Result": "mbx_01jdxb7c2e4g6j8m0p2r4t6w8y", "ID": "mbx_01jdxb7c2e4g6j8m0p2r4t6w8y",
+                "Customer": {"ID": "cus_01jdx9k3v7s0m8w2q4r6t8y0za", "AccountID": "3000", "Name": "Direct Customer Example", "IsTest": false},
+                "FirstName": "Pat", "LastName": "Jones", "DisplayName": "Pat Jones",
+                "Username": "pat.jones@direct.com", "Email": "pat.jones@direct.com", "Status": "Provisioned",
+                "Role": "User", "PercentageCompleted": 100, "TotalServices": 1, "SecondaryEmail": "pat@home.example",
+                "HasPassword": true}))),
+            ("No address" = (summary = "A storefront error", value = json!({
+                "Code": -80077, "ErrorCode": -80077,
+                "Message": "No password was given and there is no email address to send the set-password link to: give the mailbox a SecondaryEmail (or the account a contact email), or a Password.",
+                "ErrorMessage": "No password was given and there is no email address to send the set-password link to: give the mailbox a SecondaryEmail (or the account a contact email), or a Password."}))),
+        )),
+        (status = 401, description = "Missing or wrong credentials.", body = ResultEnvelope),
+        (status = 503, description = "The database is unavailable.", body = ResultEnvelope),
+    ),
+    security(("ApplicationId" = [], "ApiKey" = []))
+)]
+pub async fn password_reset(
+    state: web::Data<ContractState>,
+    caller: Caller,
+    ContractJson(user): ContractJson<UserDefinition>,
+) -> Result<HttpResponse, ApiError> {
+    let reference = user.reference()?;
+    if let Some(password) = &user.password {
+        check_password(password)?;
+    }
+    let password_hash = hashed(user.password.clone()).await?;
+    let mails_link = password_hash.is_none();
+    let outcome = state
+        .store
+        .run(move |conn| {
+            mailboxes::reset_password(
+                conn,
+                caller.application_id,
+                &reference,
+                password_hash.as_deref(),
+            )
+        })
+        .await?;
+    let changed = matches!(outcome, MailboxOutcome::Changed(_));
+    if mails_link && changed {
+        state.outbox.wake_worker();
+    }
+    respond(
+        outcome,
+        if mails_link {
+            "A link to set the password is on its way to the mailbox's owner."
+        } else {
+            "Password set."
+        },
+    )
 }
 
 /// Deletes a mailbox: its seats are free and its address too. Deleting a

@@ -87,6 +87,26 @@ const FIXED_FIELDS: &[FixedField] = &[
         "The support address of the customer's BSS: its support_email setting, else Operator.SupportEmail.",
         "help@partner.example",
     ),
+    fixed(
+        "Mailbox.Address",
+        "The mailbox's address (set-password mail only; empty in other mail).",
+        "pat.jones@example.com",
+    ),
+    fixed(
+        "Mailbox.DisplayName",
+        "The mailbox's display name, else its first and last name, else its address (set-password mail only).",
+        "Pat Jones",
+    ),
+    fixed(
+        "PasswordUrl",
+        "The one-time link where the mailbox's owner sets its password (set-password mail only).",
+        "https://mail.example.net/mailbox-password/SAMPLE-TOKEN",
+    ),
+    fixed(
+        "PasswordExpiresAt",
+        "When the set-password link expires, UTC (set-password mail only).",
+        "2026-11-26 18:00 UTC",
+    ),
     // Known in either configured mode: an application may set its own
     // notification_mode to mailroom, and Mailroom's own mail carries the link.
     fixed(
@@ -114,6 +134,9 @@ pub(super) const RESERVED_TOP_LEVEL: &[&str] = &[
     "support_email",
     "ActivationUrl",
     "Password",
+    "Mailbox",
+    "PasswordUrl",
+    "PasswordExpiresAt",
 ];
 
 /// The fields a template may use: fixed ones plus every AccountExtraInfo key.

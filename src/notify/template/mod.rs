@@ -38,7 +38,7 @@ pub use fields::{KnownFields, MergeField};
 pub use problem::{TemplateError, TemplatePart, TemplateProblem};
 pub use syntax::{MAX_BLOCK_DEPTH, MAX_TAGS_PER_PART};
 
-pub use crate::domain::template::{TemplateSource, ACCESS_INSTRUCTIONS};
+pub use crate::domain::template::{TemplateSource, ACCESS_INSTRUCTIONS, MAILBOX_SET_PASSWORD};
 
 /// The default access-instructions template, shipped with the binary.
 pub fn default_access_instructions() -> TemplateSource {
@@ -49,6 +49,18 @@ pub fn default_access_instructions() -> TemplateSource {
             .to_owned(),
         text_body: include_str!("../../../templates/email/access_instructions.txt.hbs").to_owned(),
         html_body: include_str!("../../../templates/email/access_instructions.html.hbs").to_owned(),
+    }
+}
+
+/// The default set-password template of mailboxes, shipped with the binary.
+pub fn default_mailbox_set_password() -> TemplateSource {
+    TemplateSource {
+        subject: include_str!("../../../templates/email/mailbox_set_password.subject.hbs")
+            .trim()
+            .to_owned(),
+        text_body: include_str!("../../../templates/email/mailbox_set_password.txt.hbs").to_owned(),
+        html_body: include_str!("../../../templates/email/mailbox_set_password.html.hbs")
+            .to_owned(),
     }
 }
 
@@ -109,6 +121,27 @@ mod test_support {
 mod tests {
     use super::*;
     use crate::config::NotificationMode;
+
+    #[test]
+    fn default_mailbox_set_password_template_renders_its_fields() {
+        let known = KnownFields::new(NotificationMode::Bss, Vec::new());
+        let template = default_mailbox_set_password();
+        let compiled = CompiledTemplate::compile(&template, &known).expect("default compiles");
+        let message = compiled.render(&known.sample_context()).expect("renders");
+        assert_eq!(
+            message.subject,
+            "Set the password of your Example Mail mailbox pat.jones@example.com"
+        );
+        for sample in [
+            "Pat Jones",
+            "https://mail.example.net/mailbox-password/SAMPLE-TOKEN",
+            "2026-11-26 18:00 UTC",
+            "help@partner.example",
+        ] {
+            assert!(message.text_body.contains(sample), "text lacks {sample}");
+            assert!(message.html_body.contains(sample), "HTML lacks {sample}");
+        }
+    }
 
     #[test]
     fn default_template_compiles_and_renders_every_field() {
