@@ -72,6 +72,8 @@ pub enum ResultCode {
     ServiceNotActive = -80074,
     SecondaryEmailInvalid = -80075,
     PasswordUnacceptable = -80076,
+    // Subscriptions against mailboxes: shown to the storefront user.
+    SeatsInUse = -80067,
 }
 
 impl ResultCode {
@@ -128,6 +130,7 @@ impl ResultCode {
         Self::ServiceNotActive,
         Self::SecondaryEmailInvalid,
         Self::PasswordUnacceptable,
+        Self::SeatsInUse,
     ];
 
     pub const fn code(self) -> i32 {
@@ -247,6 +250,10 @@ impl ResultCode {
             Self::PasswordUnacceptable => {
                 "Users: the password is too weak (at least 10 characters, two kinds of \
                  character); the message says why."
+            }
+            Self::SeatsInUse => {
+                "Subscriptions: the new quantity is below the mailboxes holding a seat of the \
+                 subscription; the message says how many use it."
             }
         }
     }

@@ -26,6 +26,7 @@ mod outages;
 mod outbox_delivery;
 mod plans;
 mod schema;
+mod seats;
 mod setup_settings;
 mod smtp;
 mod smtp_tls;
