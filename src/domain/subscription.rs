@@ -389,6 +389,7 @@ mod tests {
             allow_multiple_subscriptions: multiple,
             quantity_limit: limit,
             scope: Scope::Customer,
+            is_addon: false,
             attributes: vec![AttributeDefinition {
                 id: "storage_gb".into(),
                 sort_order: 0,

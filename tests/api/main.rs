@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod accounts_gaps;
 mod activation_links;
+mod addon_types;
 mod addons;
 mod audit;
 mod auth;
