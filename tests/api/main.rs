@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod console;
 mod console_customers;
+mod console_mailboxes;
 mod console_security;
 mod console_settings;
 mod console_subscriptions;
