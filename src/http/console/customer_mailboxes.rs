@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::customers::detail_href;
 use super::pages;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::mailbox::{MailboxAction, MailboxStatus};
@@ -18,6 +17,15 @@ use crate::store::mailboxes::{
     self, CustomerBrief, MailboxFilter, MailboxOutcome, MailboxRef, Page,
 };
 use crate::store::{DbConnection, StoreError};
+
+/// The customer's page (as `customers::detail_href`; that module renders
+/// this one's section, so this one does not import it).
+fn detail_href(external_id: &str) -> String {
+    format!(
+        "/console/customers/{}",
+        pages::encode_component(external_id)
+    )
+}
 
 /// Mailboxes shown a page.
 pub const PAGE_SIZE: i64 = 50;
