@@ -73,6 +73,8 @@ pub enum ResultCode {
     SecondaryEmailInvalid = -80075,
     PasswordUnacceptable = -80076,
     NoPasswordLinkAddress = -80077,
+    // Subscriptions against mailboxes: shown to the storefront user.
+    SeatsInUse = -80067,
 }
 
 impl ResultCode {
@@ -130,6 +132,7 @@ impl ResultCode {
         Self::SecondaryEmailInvalid,
         Self::PasswordUnacceptable,
         Self::NoPasswordLinkAddress,
+        Self::SeatsInUse,
     ];
 
     pub const fn code(self) -> i32 {
@@ -254,6 +257,10 @@ impl ResultCode {
                 "Users: no password was given and there is no address to mail the set-password \
                  link to (neither the mailbox's SecondaryEmail nor the customer's contact or \
                  account email)."
+            }
+            Self::SeatsInUse => {
+                "Subscriptions: the new quantity is below the mailboxes holding a seat of the \
+                 subscription; the message says how many use it."
             }
         }
     }

@@ -236,6 +236,40 @@ pub fn check_order(facts: &OrderFacts<'_>) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A quantity may not drop below the seats mailboxes hold: the shop
+/// customer frees mailboxes first. Checked only when the quantity goes down,
+/// so a subscription already over (an older quantity) can still change its
+/// plan or attributes.
+pub fn check_seats_in_use(
+    old_quantity: i64,
+    new_quantity: i64,
+    in_use: i64,
+) -> Result<(), Rejection> {
+    if new_quantity >= old_quantity || new_quantity >= in_use {
+        return Ok(());
+    }
+    let mailboxes = |n: i64| {
+        if n == 1 {
+            "mailbox uses"
+        } else {
+            "mailboxes use"
+        }
+    };
+    Err(Rejection::new(
+        ResultCode::SeatsInUse,
+        format!(
+            "{in_use} {} this subscription, more than the {new_quantity} ordered. \
+             Remove or deprovision {} first.",
+            mailboxes(in_use),
+            if in_use - new_quantity == 1 {
+                "1 mailbox".to_owned()
+            } else {
+                format!("{} mailboxes", in_use - new_quantity)
+            }
+        ),
+    ))
+}
+
 /// The part of a subscription an order sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terms {
@@ -355,6 +389,7 @@ mod tests {
             allow_multiple_subscriptions: multiple,
             quantity_limit: limit,
             scope: Scope::Customer,
+            is_addon: false,
             attributes: vec![AttributeDefinition {
                 id: "storage_gb".into(),
                 sort_order: 0,
@@ -549,5 +584,26 @@ mod tests {
         assert_eq!(seats_held(&states, 7), 9);
         assert_eq!(seats_held(&states, 9), 3);
         assert_eq!(seats_held(&states[..2], 7), 8);
+    }
+
+    #[test]
+    fn a_quantity_never_drops_below_the_seats_in_use() {
+        assert!(check_seats_in_use(10, 6, 6).is_ok());
+        assert!(check_seats_in_use(10, 12, 11).is_ok());
+        // Not lowered: an older overrun does not block other changes.
+        assert!(check_seats_in_use(5, 5, 7).is_ok());
+        let refused = check_seats_in_use(10, 4, 6).unwrap_err();
+        assert_eq!(refused.code, ResultCode::SeatsInUse);
+        assert!(refused.code.is_storefront_visible());
+        assert!(
+            refused
+                .message
+                .contains("6 mailboxes use this subscription")
+                && refused.message.contains("2 mailboxes first"),
+            "{}",
+            refused.message
+        );
+        let one = check_seats_in_use(3, 0, 1).unwrap_err();
+        assert!(one.message.starts_with("1 mailbox uses"), "{}", one.message);
     }
 }

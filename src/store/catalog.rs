@@ -28,6 +28,7 @@ struct ProductTypeRow {
     allow_multiple_subscriptions: bool,
     quantity_limit: Option<i32>,
     scope: String,
+    is_addon: bool,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -239,6 +240,7 @@ fn load_product_types(
                 portal_url: row.portal_url,
                 allow_multiple_subscriptions: row.allow_multiple_subscriptions,
                 quantity_limit: row.quantity_limit,
+                is_addon: row.is_addon,
             })
         })
         .collect()
@@ -536,6 +538,7 @@ struct ProductTypeValues<'a> {
     allow_multiple_subscriptions: bool,
     quantity_limit: Option<i32>,
     scope: &'a str,
+    is_addon: bool,
     updated_at: NaiveDateTime,
 }
 
@@ -586,6 +589,7 @@ pub fn save_product_type(
             allow_multiple_subscriptions: product_type.allow_multiple_subscriptions,
             quantity_limit: product_type.quantity_limit,
             scope: product_type.scope.as_str(),
+            is_addon: product_type.is_addon,
             updated_at: now,
         };
         let updated = diesel::update(product_types::table.find(&product_type.id))

@@ -304,7 +304,9 @@ fn subscription_of(
         .optional()?)
 }
 
-fn seats_taken(conn: &mut DbConnection, subscription_id: i64) -> Result<i64, StoreError> {
+/// Seats of a subscription its mailboxes hold (read inside the caller's
+/// transaction, e.g. an order lowering the quantity).
+pub fn seats_taken(conn: &mut DbConnection, subscription_id: i64) -> Result<i64, StoreError> {
     Ok(mailbox_services::table
         .filter(mailbox_services::subscription_id.eq(subscription_id))
         .count()

@@ -654,6 +654,14 @@ async fn admin_reads_subscriptions_and_edits_a_plan() {
         &json!({"ID": subs[1]}),
     )
     .await;
+    // A mailbox holding a seat of the first subscription.
+    let mailbox = crate::operator_subscriptions::contract_ok(
+        &app,
+        "Users/Add",
+        &json!({"Customer": {"ID": external_id}, "Username": "pat@subscriber.example",
+                "FirstName": "Pat", "LastName": "Jones", "ServiceID": subs[0]}),
+    )
+    .await;
     browser.sign_in(&app, Role::Admin).await;
 
     // The list, then filtered by status through the form.
@@ -732,6 +740,20 @@ async fn admin_reads_subscriptions_and_edits_a_plan() {
         .await;
     browser.screenshot("customer").await;
     browser.assert_no_console_errors("the customer page").await;
+    // Its mailboxes, and the seats they use beside the subscription.
+    let seats = browser
+        .text(&format!(
+            "#subscriptions tr[data-subscription-id='{}'] td.seats",
+            subs[0]
+        ))
+        .await;
+    assert_eq!(seats.trim(), "1 / 9");
+    browser
+        .find(&format!(
+            "#mailboxes tr[data-mailbox-id='{mailbox}'] button.disable-mailbox"
+        ))
+        .await;
+    browser.screenshot("customer-mailboxes").await;
 
     // Plans: edit one through its form.
     browser.goto(&app, "/console/plans").await;

@@ -108,6 +108,9 @@ pub struct ProductType {
     pub scope: Scope,
     /// In their sort order.
     pub attributes: Vec<AttributeDefinition>,
+    /// Sold as an add-on of a subscription (`Addons/*`), never on its own.
+    /// Not on the wire: the contract's ProductTypeDefinition has no such field.
+    pub is_addon: bool,
 }
 
 /// The seeded product type of mailboxes.
@@ -549,6 +552,7 @@ mod tests {
             allow_multiple_subscriptions: true,
             quantity_limit: None,
             scope: Scope::Customer,
+            is_addon: false,
             attributes: vec![AttributeDefinition {
                 id: "storage_gb".into(),
                 sort_order: 0,

@@ -226,6 +226,10 @@ pub async fn list(
 #[serde(default)]
 pub struct DetailQuery {
     notice: String,
+    /// The mailboxes section's search, status and page.
+    mq: String,
+    mstatus: String,
+    mpage: String,
 }
 
 /// A labelled value of a facts list; `href` makes it a link.
@@ -320,6 +324,7 @@ struct DetailView {
     audit: Vec<AuditView>,
     mails: Vec<MailView>,
     subscriptions: Vec<super::subscriptions::CustomerSubscriptionView>,
+    mailboxes: Option<super::customer_mailboxes::MailboxesView>,
 }
 
 /// The notices a redirect back to the page may ask for.
@@ -506,6 +511,7 @@ fn detail_view(
             })
             .collect(),
         subscriptions: Vec::new(),
+        mailboxes: None,
     }
 }
 
@@ -518,6 +524,12 @@ pub async fn detail(
     session.require(Permission::ReadCustomers)?;
     let external_id = path.into_inner();
     let lookup = external_id.clone();
+    let mailbox_query = super::customer_mailboxes::MailboxQuery {
+        mq: query.mq.clone(),
+        mstatus: query.mstatus.clone(),
+        mpage: query.mpage.clone(),
+    };
+    let wanted = mailbox_query.clone();
     let found = state
         .store
         .run(move |conn| {
@@ -527,16 +539,33 @@ pub async fn detail(
             let trail = audit::recent(conn, Some(&lookup), AUDIT_ROWS)?;
             let mails = outbox::for_customer(conn, found.details.customer.id, MAIL_ROWS)?;
             let subscriptions = queries::of_customer(conn, &lookup)?;
-            Ok(Some((found, trail, mails, subscriptions)))
+            let mailboxes = super::customer_mailboxes::load(
+                conn,
+                found.details.customer.application_id,
+                &lookup,
+                &wanted,
+            )?;
+            Ok(Some((found, trail, mails, subscriptions, mailboxes)))
         })
         .await?;
-    let Some((found, trail, mails, subscriptions)) = found else {
+    let Some((found, trail, mails, subscriptions, mailboxes)) = found else {
         return Err(no_such_customer(&external_id));
     };
     let catalog = state.catalog.get().await?;
     let names = |id: &str| catalog.get(id).map(|definition| definition.name.clone());
-    let mut view = detail_view(found, trail, mails, &names, notice_text(&query.notice));
+    let notice = notice_text(&query.notice)
+        .or_else(|| super::customer_mailboxes::notice_text(&query.notice));
+    let mut view = detail_view(found, trail, mails, &names, notice);
     view.subscriptions = super::subscriptions::customer_subscriptions(subscriptions);
+    for subscription in &mut view.subscriptions {
+        subscription.set_seats_in_use(&mailboxes.seats_in_use);
+    }
+    view.mailboxes = Some(super::customer_mailboxes::view(
+        &external_id,
+        &mailbox_query,
+        &mailboxes,
+        session.role.allows(Permission::ManageCustomers),
+    ));
     let title = format!("Customer {}", view.name);
     pages::render(
         "customers_detail",

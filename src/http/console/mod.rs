@@ -6,6 +6,7 @@
 //! called views here so that "template" always means an email template).
 
 pub mod customer_actions;
+pub mod customer_mailboxes;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
@@ -78,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(email_templates::configure)
             .configure(customers::configure)
             .configure(customer_actions::configure)
+            .configure(customer_mailboxes::configure)
             .configure(sync_options::configure)
             .configure(keys::configure)
             .configure(outbox::configure)

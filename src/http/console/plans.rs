@@ -67,6 +67,7 @@ struct TypeRow {
     id: String,
     name: String,
     scope: &'static str,
+    is_addon: bool,
     attributes: Vec<String>,
 }
 
@@ -123,6 +124,7 @@ impl From<ProductType> for TypeRow {
             id: product_type.id,
             name: product_type.name,
             scope: product_type.scope.as_str(),
+            is_addon: product_type.is_addon,
             attributes: product_type
                 .attributes
                 .into_iter()

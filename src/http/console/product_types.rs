@@ -32,6 +32,7 @@ pub const NEW_TYPE_EXAMPLE: &str = r#"{
   "scope": "Customer",
   "allow_multiple_subscriptions": true,
   "quantity_limit": null,
+  "is_addon": false,
   "attributes": [
     {"id": "storage_gb", "name": "Storage (GB)", "usage": "ProductCharacteristic",
      "kind": "Numeric", "is_required": true, "linked_to_quantity": true}

@@ -254,6 +254,16 @@ pub struct CustomerSubscriptionView {
     /// How many history rows there are.
     changes: usize,
     history: Vec<ChangeView>,
+    /// Seats mailboxes hold (not for a cancelled subscription).
+    seats_in_use: Option<i64>,
+}
+
+impl CustomerSubscriptionView {
+    /// Seat use from the mailboxes' count per subscription (`sub_...`).
+    pub fn set_seats_in_use(&mut self, taken: &std::collections::HashMap<String, i64>) {
+        self.seats_in_use =
+            (self.status != "cancelled").then(|| taken.get(&self.id).copied().unwrap_or(0));
+    }
 }
 
 /// A history row: what changed, from what to what.
@@ -320,6 +330,7 @@ pub(super) fn customer_subscriptions(
                     source: row.source,
                     since: pages::display_time(row.created_at),
                     changes: history.len(),
+                    seats_in_use: None,
                     history: history
                         .iter()
                         .map(|entry| ChangeView {

@@ -27,6 +27,8 @@ pub struct ProductTypeView {
     /// Absent: no limit.
     pub quantity_limit: Option<i32>,
     pub scope: Scope,
+    /// Sold as an add-on of a subscription (`Addons/*`), not on its own.
+    pub is_addon: bool,
     pub attributes: Vec<AttributeView>,
 }
 
@@ -58,6 +60,7 @@ impl From<ProductType> for ProductTypeView {
             allow_multiple_subscriptions: product_type.allow_multiple_subscriptions,
             quantity_limit: product_type.quantity_limit,
             scope: product_type.scope,
+            is_addon: product_type.is_addon,
             attributes: product_type
                 .attributes
                 .into_iter()
@@ -346,6 +349,9 @@ pub struct ProductTypeInput {
     /// Absent: no limit.
     pub quantity_limit: Option<i32>,
     pub scope: Scope,
+    /// Sold as an add-on of a subscription (`Addons/*`); absent: not.
+    #[serde(default)]
+    pub is_addon: bool,
     #[serde(default)]
     pub attributes: Vec<AttributeInput>,
 }
@@ -384,6 +390,7 @@ impl ProductTypeInput {
             allow_multiple_subscriptions: self.allow_multiple_subscriptions,
             quantity_limit: self.quantity_limit,
             scope: self.scope,
+            is_addon: self.is_addon,
             attributes: self
                 .attributes
                 .into_iter()

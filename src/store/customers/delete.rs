@@ -7,7 +7,7 @@ use super::find_for_application;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::subscription::ChangeSource;
 use crate::store::connection::{write_transaction, DbConnection};
-use crate::store::schema::{customer_identities, customers};
+use crate::store::schema::{customer_identities, customers, mailbox_services, mailboxes};
 use crate::store::subscriptions::{self, Origin};
 use crate::store::StoreError;
 
@@ -30,7 +30,9 @@ pub enum DeleteOutcome {
 /// a later sign-up with the same domain or username is a new customer. The
 /// customer is the one of `external_id` when that is the application's,
 /// else the one of `bss_account_id`. Its subscriptions are cancelled, each
-/// with a history row (source `bss`, the call's TrackId).
+/// with a history row (source `bss`, the call's TrackId), and its mailboxes
+/// removed with their seats, so their addresses are free for a returning
+/// customer with the same domain.
 pub fn mark_deleted(
     conn: &mut DbConnection,
     application_id: i64,
@@ -59,6 +61,7 @@ pub fn mark_deleted(
             ))
             .execute(conn)?;
         release_identities(conn, found.id)?;
+        remove_mailboxes(conn, found.id)?;
         subscriptions::cancel_for_customer(
             conn,
             found.id,
@@ -82,5 +85,18 @@ pub(super) fn release_identities(
         customer_identities::table.filter(customer_identities::customer_id.eq(customer_id)),
     )
     .execute(conn)?;
+    Ok(())
+}
+
+/// Removes a customer's mailboxes and the seats they hold (the addresses
+/// are unique across the operator, so a kept row would hold its address).
+fn remove_mailboxes(conn: &mut DbConnection, customer_id: i64) -> Result<(), StoreError> {
+    let owned = mailboxes::table
+        .filter(mailboxes::customer_id.eq(customer_id))
+        .select(mailboxes::id);
+    diesel::delete(mailbox_services::table.filter(mailbox_services::mailbox_id.eq_any(owned)))
+        .execute(conn)?;
+    diesel::delete(mailboxes::table.filter(mailboxes::customer_id.eq(customer_id)))
+        .execute(conn)?;
     Ok(())
 }

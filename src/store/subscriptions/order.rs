@@ -15,8 +15,8 @@ use super::{
 };
 use crate::domain::catalog::setup_fields::DEFAULT_PLAN;
 use crate::domain::subscription::{
-    check_order, decide_order, extra_info, new_subscription_id, ChangeKind, OrderDecision,
-    OrderFacts, SubscriptionStatus, Terms,
+    check_order, check_seats_in_use, decide_order, extra_info, new_subscription_id, ChangeKind,
+    OrderDecision, OrderFacts, SubscriptionStatus, Terms,
 };
 use crate::domain::ResultCode;
 use crate::store::catalog::{
@@ -24,6 +24,7 @@ use crate::store::catalog::{
 };
 use crate::store::connection::DbConnection;
 use crate::store::customers::find_for_application;
+use crate::store::mailboxes::seats_taken;
 use crate::store::schema::subscriptions;
 use crate::store::StoreError;
 
@@ -216,6 +217,15 @@ fn apply_order(conn: &mut DbConnection, order: &Order) -> Result<SubscriptionOut
     };
     if let Err(rejection) = check_order(&facts) {
         return Ok(SubscriptionOutcome::Refused(rejection));
+    }
+    // Counted in this transaction: a mailbox taking a seat writes the
+    // subscription's row first, as this order does when it applies, so the
+    // two serialize (CheckOnly reads the count as it stands).
+    if let Some(row) = &existing {
+        let in_use = seats_taken(conn, row.id)?;
+        if let Err(rejection) = check_seats_in_use(i64::from(row.quantity), quantity, in_use) {
+            return Ok(SubscriptionOutcome::Refused(rejection));
+        }
     }
     // An UpgradeDowngrade that replaces the BSS's subscription id: the new
     // one is stored, so later calls by it find the subscription.
