@@ -20,6 +20,25 @@ async fn add(app: &TestApp, external_id: &str, address: &str, first: &str, servi
     ok(&app.post("Users/Add", &body).await);
 }
 
+/// Set-password mails queued for a mailbox (`mbx_...`).
+async fn links_queued(app: &TestApp, public_id: &str) -> i64 {
+    let public_id = public_id.to_owned();
+    app.with_store(move |conn| {
+        use diesel::prelude::*;
+        use mailroom::store::schema::{mailboxes, outbox};
+        let id: i64 = mailboxes::table
+            .filter(mailboxes::public_id.eq(public_id))
+            .select(mailboxes::id)
+            .first(conn)?;
+        Ok(outbox::table
+            .filter(outbox::mailbox_id.eq(id))
+            .filter(outbox::template_name.eq("mailbox_set_password"))
+            .count()
+            .get_result(conn)?)
+    })
+    .await
+}
+
 async fn status_of(app: &TestApp, address: &str) -> String {
     let address = address.to_owned();
     app.with_store(move |conn| {
@@ -148,6 +167,28 @@ async fn the_customer_page_lists_and_changes_mailboxes(backend: Backend) {
         status_of(&app, "pat@console-mbx.example").await,
         "provisioned"
     );
+
+    // A set-password link, queued through the outbox (role and CSRF first).
+    let link = format!("{path}/mailboxes/{pat}/password-link");
+    let before = links_queued(&app, &pat).await;
+    let refused = reader.post_form(&link, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    let forged = admin.post_form_raw(&link, &[("csrf", "wrong")]).await;
+    assert_ne!(forged.status, StatusCode::SEE_OTHER, "{}", forged.html);
+    assert_eq!(links_queued(&app, &pat).await, before);
+    let page = admin.get(&path).await;
+    assert!(
+        row(&page.html, &format!("data-mailbox-id=\"{pat}\"")).contains("password-link-mailbox")
+    );
+    let sent = admin.post_form(&link, &[]).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
+    let back = admin.get(sent.location.as_deref().unwrap()).await;
+    assert!(
+        back.html.contains("A set-password link is on its way"),
+        "{}",
+        back.html
+    );
+    assert_eq!(links_queued(&app, &pat).await, before + 1);
 
     // Another customer's page does not reach this mailbox.
     let other = customer(&app, "9601", "console-other.example").await;

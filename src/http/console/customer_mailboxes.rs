@@ -1,7 +1,8 @@
 //! A customer's mailboxes on its console page: a searchable, filterable
 //! page of them, the seats each subscription has in use, and the disable and
 //! activate buttons, which run the same units of work as `Users/Disable`
-//! and `Users/Activate`.
+//! and `Users/Activate`, and "send a set-password link" (`Users/Password/Reset`
+//! without a password).
 
 use std::collections::HashMap;
 
@@ -38,7 +39,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/customers/{external_id}/mailboxes/{mailbox_id}/activate",
         web::post().to(activate),
+    )
+    .route(
+        "/customers/{external_id}/mailboxes/{mailbox_id}/password-link",
+        web::post().to(password_link),
     );
+}
+
+/// What an operator's button does to a mailbox.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Status(MailboxAction),
+    /// Queues a set-password mail to its owner.
+    PasswordLink,
 }
 
 /// The mailbox part of the detail page's query string.
@@ -73,6 +86,7 @@ struct MailboxRowView {
     services: i64,
     disable_href: Option<String>,
     activate_href: Option<String>,
+    password_link_href: Option<String>,
 }
 
 /// The mailboxes section of the detail page.
@@ -193,6 +207,8 @@ pub fn view(
                     .then(|| action(&m.public_id, "disable")),
                 activate_href: (can_manage && status == MailboxStatus::Disabled)
                     .then(|| action(&m.public_id, "activate")),
+                password_link_href: (can_manage && status != MailboxStatus::Deprovisioned)
+                    .then(|| action(&m.public_id, "password-link")),
             }
         })
         .collect();
@@ -219,6 +235,14 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "mailbox_disabled" => Some("The mailbox is disabled."),
         "mailbox_activated" => Some("The mailbox is active again."),
         "mailbox_unchanged" => Some("The mailbox already had that status; nothing changed."),
+        "mailbox_link_refused" => Some(
+            "No link was sent: the customer is not active, or neither the mailbox nor the \
+             customer has an address to mail it to.",
+        ),
+        "mailbox_link_sent" => Some(
+            "A set-password link is on its way to the mailbox's owner (its secondary email, \
+             else the customer's).",
+        ),
         "mailbox_refused" => Some(
             "The mailbox's status or its customer's does not allow that (a deprovisioned \
              mailbox is provisioned by the BSS; a suspended customer's mailboxes stay as they are).",
@@ -244,7 +268,7 @@ async fn disable(
         session,
         path.into_inner(),
         &form.csrf,
-        MailboxAction::Disable,
+        Act::Status(MailboxAction::Disable),
     )
     .await
 }
@@ -260,7 +284,23 @@ async fn activate(
         session,
         path.into_inner(),
         &form.csrf,
-        MailboxAction::Activate,
+        Act::Status(MailboxAction::Activate),
+    )
+    .await
+}
+
+async fn password_link(
+    state: web::Data<OperatorState>,
+    session: ConsoleSession,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    change(
+        state,
+        session,
+        path.into_inner(),
+        &form.csrf,
+        Act::PasswordLink,
     )
     .await
 }
@@ -270,7 +310,7 @@ async fn change(
     session: ConsoleSession,
     (external_id, mailbox_id): (String, String),
     csrf: &str,
-    action: MailboxAction,
+    action: Act,
 ) -> Result<HttpResponse, ConsoleError> {
     session.check_csrf(csrf)?;
     session.require(Permission::ManageCustomers)?;
@@ -300,7 +340,15 @@ async fn change(
                 public_id: Some(wanted),
                 address: None,
             };
-            mailboxes::change_status(conn, row.application_id, &reference, action).map(Some)
+            match action {
+                Act::Status(action) => {
+                    mailboxes::change_status(conn, row.application_id, &reference, action)
+                }
+                Act::PasswordLink => {
+                    mailboxes::reset_password(conn, row.application_id, &reference, None)
+                }
+            }
+            .map(Some)
         })
         .await?;
     let notice = match outcome {
@@ -315,14 +363,21 @@ async fn change(
                 customer = %external_id,
                 mailbox = %mailbox_id,
                 ?action,
-                "operator changed a mailbox's status"
+                "operator changed a mailbox"
             );
             match action {
-                MailboxAction::Disable => "mailbox_disabled",
-                _ => "mailbox_activated",
+                Act::Status(MailboxAction::Disable) => "mailbox_disabled",
+                Act::Status(_) => "mailbox_activated",
+                Act::PasswordLink => {
+                    state.outbox.wake_worker();
+                    "mailbox_link_sent"
+                }
             }
         }
         Some(MailboxOutcome::Unchanged(_)) => "mailbox_unchanged",
+        Some(MailboxOutcome::Refused(_)) if matches!(action, Act::PasswordLink) => {
+            "mailbox_link_refused"
+        }
         Some(MailboxOutcome::Refused(_)) => "mailbox_refused",
     };
     // Back to the page and its mailboxes.
