@@ -243,6 +243,41 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+/// Why a submitted password form is not taken.
+enum Unchosen {
+    /// Shown on the form again, with this status.
+    Problem(StatusCode, String),
+    /// Hashing failed: the unavailable page.
+    Unavailable,
+}
+
+/// The argon2 hash of the password a form chose: both fields typed, equal,
+/// and strong enough (the rules of every chosen password).
+async fn chosen_hash(form: Option<web::Form<PasswordForm>>) -> Result<String, Unchosen> {
+    let Some(form) = form.map(web::Form::into_inner) else {
+        return Err(Unchosen::Problem(
+            StatusCode::BAD_REQUEST,
+            "Type your new password in both fields.".into(),
+        ));
+    };
+    if form.password != form.confirm {
+        return Err(Unchosen::Problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The two passwords differ. Type the same password twice.".into(),
+        ));
+    }
+    if let Err(weak) = password::check_strength(&form.password) {
+        return Err(Unchosen::Problem(StatusCode::UNPROCESSABLE_ENTITY, weak.0));
+    }
+    match web::block(move || password::hash(&form.password)).await {
+        Ok(Ok(hash)) => Ok(hash),
+        _ => {
+            tracing::error!("hashing a chosen password failed");
+            Err(Unchosen::Unavailable)
+        }
+    }
+}
+
 async fn token_state(pages: &ActivationPages, token: &str) -> Result<TokenState, HttpResponse> {
     let hash = hash_token(token);
     pages
@@ -337,33 +372,12 @@ pub async fn submit(
     let TokenState::Valid { customer_name } = state else {
         unreachable!("refusal covers every other state")
     };
-    let Some(form) = form.map(web::Form::into_inner) else {
-        return pages.form(
-            StatusCode::BAD_REQUEST,
-            &customer_name,
-            Some("Type your new password in both fields.".into()),
-        );
-    };
-    if form.password != form.confirm {
-        return pages.form(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &customer_name,
-            Some("The two passwords differ. Type the same password twice.".into()),
-        );
-    }
-    if let Err(weak) = password::check_strength(&form.password) {
-        return pages.form(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &customer_name,
-            Some(weak.0),
-        );
-    }
-    let hashed = match web::block(move || password::hash(&form.password)).await {
-        Ok(Ok(hash)) => hash,
-        _ => {
-            tracing::error!("hashing a chosen password failed");
-            return pages.unavailable();
+    let hashed = match chosen_hash(form).await {
+        Ok(hashed) => hashed,
+        Err(Unchosen::Problem(status, problem)) => {
+            return pages.form(status, &customer_name, Some(problem))
         }
+        Err(Unchosen::Unavailable) => return pages.unavailable(),
     };
     let hash = hash_token(&token);
     let outcome = pages
@@ -449,29 +463,12 @@ pub async fn mailbox_submit(
                 .unwrap_or_else(|| pages.unavailable())
         }
     };
-    let Some(form) = form.map(web::Form::into_inner) else {
-        return pages.mailbox_form(
-            StatusCode::BAD_REQUEST,
-            &address,
-            Some("Type your new password in both fields.".into()),
-        );
-    };
-    if form.password != form.confirm {
-        return pages.mailbox_form(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &address,
-            Some("The two passwords differ. Type the same password twice.".into()),
-        );
-    }
-    if let Err(weak) = password::check_strength(&form.password) {
-        return pages.mailbox_form(StatusCode::UNPROCESSABLE_ENTITY, &address, Some(weak.0));
-    }
-    let hashed = match web::block(move || password::hash(&form.password)).await {
-        Ok(Ok(hash)) => hash,
-        _ => {
-            tracing::error!("hashing a chosen mailbox password failed");
-            return pages.unavailable();
+    let hashed = match chosen_hash(form).await {
+        Ok(hashed) => hashed,
+        Err(Unchosen::Problem(status, problem)) => {
+            return pages.mailbox_form(status, &address, Some(problem))
         }
+        Err(Unchosen::Unavailable) => return pages.unavailable(),
     };
     let hash = hash_token(&token);
     let outcome = pages

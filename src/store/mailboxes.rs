@@ -267,6 +267,23 @@ fn reload(conn: &mut DbConnection, id: i64) -> Result<MailboxView, StoreError> {
     view(conn, row)
 }
 
+/// The mailbox a write names, with its customer, when the customer may
+/// change it; else the outcome that answers the call (unknown, refused).
+fn writable(
+    conn: &mut DbConnection,
+    application_id: i64,
+    reference: &MailboxRef,
+) -> Result<Result<(MailboxRow, CustomerBrief), MailboxOutcome>, StoreError> {
+    let Some(row) = find(conn, application_id, reference)? else {
+        return Ok(Err(unknown_mailbox()));
+    };
+    let customer = brief(conn, row.customer_id)?;
+    if let Err(rejection) = check_customer(&customer) {
+        return Ok(Err(MailboxOutcome::Refused(rejection)));
+    }
+    Ok(Ok((row, customer)))
+}
+
 /// A customer that may get mailboxes (or seats): active.
 fn check_customer(customer: &CustomerBrief) -> Result<(), Rejection> {
     match customer.status {
@@ -537,13 +554,10 @@ pub fn update(
     fields: &MailboxFields,
 ) -> Result<MailboxOutcome, StoreError> {
     write(conn, |conn| {
-        let Some(row) = find(conn, application_id, reference)? else {
-            return Ok(unknown_mailbox());
+        let (row, customer) = match writable(conn, application_id, reference)? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
-        let customer = brief(conn, row.customer_id)?;
-        if let Err(rejection) = check_customer(&customer) {
-            return Ok(MailboxOutcome::Refused(rejection));
-        }
         let new_address = reference
             .address
             .as_ref()
@@ -626,13 +640,10 @@ pub fn reset_password(
     password_hash: Option<&str>,
 ) -> Result<MailboxOutcome, StoreError> {
     write(conn, |conn| {
-        let Some(row) = find(conn, application_id, reference)? else {
-            return Ok(unknown_mailbox());
+        let (row, _) = match writable(conn, application_id, reference)? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
-        let customer = brief(conn, row.customer_id)?;
-        if let Err(rejection) = check_customer(&customer) {
-            return Ok(MailboxOutcome::Refused(rejection));
-        }
         let now = Utc::now().naive_utc();
         if let Some(hash) = password_hash {
             diesel::update(mailboxes::table.find(row.id))
@@ -733,13 +744,10 @@ pub fn add_service(
     service: &str,
 ) -> Result<MailboxOutcome, StoreError> {
     write(conn, |conn| {
-        let Some(row) = find(conn, application_id, reference)? else {
-            return Ok(unknown_mailbox());
+        let (row, _) = match writable(conn, application_id, reference)? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
-        let customer = brief(conn, row.customer_id)?;
-        if let Err(rejection) = check_customer(&customer) {
-            return Ok(MailboxOutcome::Refused(rejection));
-        }
         if row.status()? == MailboxStatus::Deprovisioned {
             return Ok(deprovisioned());
         }

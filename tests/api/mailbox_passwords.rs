@@ -174,7 +174,7 @@ async fn reset_mails_a_link_that_sets_the_password_once(backend: Backend) {
     assert_eq!(as_activation.status(), StatusCode::NOT_FOUND);
 }
 
-async fn a_new_reset_retires_the_earlier_link_and_expired_links_are_refused(backend: Backend) {
+async fn expired_and_unknown_links_are_refused(backend: Backend) {
     let smtp = SmtpServer::start(Behaviour::Accept).await;
     let app = spawn_app_with(backend, |settings| {
         smtp_on(smtp.port())(settings);
@@ -430,7 +430,7 @@ async fn operators_edit_and_preview_the_set_password_template(backend: Backend) 
 
 both_backends!(
     reset_mails_a_link_that_sets_the_password_once,
-    a_new_reset_retires_the_earlier_link_and_expired_links_are_refused,
+    expired_and_unknown_links_are_refused,
     an_earlier_link_stops_working_after_a_new_reset,
     add_without_password_mails_once_even_when_retried,
     no_address_to_mail_is_refused_with_a_storefront_code,

@@ -16,7 +16,7 @@ use super::history::record;
 use super::order::{apply_change, NewSubscription};
 use super::status::set_status;
 use super::{
-    answered, customer_of, find, json, refused, to_i32, unit_of_work, Answered, Origin,
+    answered, answered_none, customer_of, find, json, refused, to_i32, unit_of_work, Origin,
     SubscriptionOutcome, SubscriptionRef, SubscriptionRow,
 };
 use crate::domain::subscription::{
@@ -169,14 +169,6 @@ fn addon_type_id(
         addon_types.pop()
     } else {
         None
-    })
-}
-
-fn answered_none(customer: &CustomerKey) -> Result<Answered, StoreError> {
-    Ok(Answered {
-        public_id: None,
-        extra_info: BTreeMap::new(),
-        account_extra_info: customer.extra_info()?,
     })
 }
 

@@ -167,6 +167,15 @@ fn answered(row: &SubscriptionRow, customer: &CustomerKey) -> Result<Answered, S
     })
 }
 
+/// The answer of a `CheckOnly` call that would create: no id yet.
+fn answered_none(customer: &CustomerKey) -> Result<Answered, StoreError> {
+    Ok(Answered {
+        public_id: None,
+        extra_info: BTreeMap::new(),
+        account_extra_info: customer.extra_info()?,
+    })
+}
+
 /// What a row asks the BSS to send back: what was stored with it, else the
 /// subscription's own keys.
 fn stored_extra_info(row: &SubscriptionRow, customer: &CustomerKey) -> BTreeMap<String, String> {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::history::record;
 use super::{
-    answered, customer_of, find, json, refused, to_i32, unit_of_work, Answered, Origin,
+    answered, answered_none, customer_of, find, json, refused, to_i32, unit_of_work, Origin,
     SubscriptionOutcome, SubscriptionRef, SubscriptionRow,
 };
 use crate::domain::catalog::setup_fields::DEFAULT_PLAN;
@@ -261,11 +261,7 @@ fn apply_order(conn: &mut DbConnection, order: &Order) -> Result<SubscriptionOut
     if order.check_only {
         return Ok(SubscriptionOutcome::Checked(match &existing {
             Some(row) => answered(row, &customer)?,
-            None => Answered {
-                public_id: None,
-                extra_info: BTreeMap::new(),
-                account_extra_info: customer.extra_info()?,
-            },
+            None => answered_none(&customer)?,
         }));
     }
     let Some(plan) = &plan else {
