@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod integrations;
 pub mod jobs;
 pub mod notify;
 pub mod startup;

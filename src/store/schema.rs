@@ -320,6 +320,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    integrations (kind) {
+        kind -> Text,
+        enabled -> Bool,
+        settings -> Text,
+        sealed_secrets -> Nullable<Text>,
+        enabled_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scheduled_jobs (name) {
+        name -> Text,
+        cron -> Text,
+        timezone -> Text,
+        next_run_at -> Timestamp,
+        run_requested_at -> Nullable<Timestamp>,
+        attempt -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    job_runs (id) {
+        id -> BigInt,
+        job_name -> Text,
+        trigger -> Text,
+        attempt -> Integer,
+        instance -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        outcome -> Text,
+        counts -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    job_run_failures (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        item -> Text,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    psa_service_mappings (plan_id) {
+        plan_id -> BigInt,
+        catalog_item_id -> BigInt,
+        catalog_identifier -> Text,
+        catalog_description -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    psa_customer_agreements (customer_id) {
+        customer_id -> BigInt,
+        company_id -> BigInt,
+        company_name -> Text,
+        agreement_id -> BigInt,
+        agreement_name -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -338,6 +408,10 @@ diesel::joinable!(subscription_changes -> subscriptions (subscription_id));
 diesel::joinable!(mailboxes -> customers (customer_id));
 diesel::joinable!(mailbox_services -> mailboxes (mailbox_id));
 diesel::joinable!(mailbox_services -> subscriptions (subscription_id));
+diesel::joinable!(job_runs -> scheduled_jobs (job_name));
+diesel::joinable!(job_run_failures -> job_runs (run_id));
+diesel::joinable!(psa_service_mappings -> plans (plan_id));
+diesel::joinable!(psa_customer_agreements -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -361,4 +435,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscription_changes,
     mailboxes,
     mailbox_services,
+    integrations,
+    scheduled_jobs,
+    job_runs,
+    job_run_failures,
+    psa_service_mappings,
+    psa_customer_agreements,
 );
