@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench http -- [--seconds 10] [--connections 32]
 //!  [--backends sqlite,postgres] [--customers 1000] [--only exists,synchronize,subscriptions]
-//!  [--deliver-mail true|false]`
+//!  [--deliver-mail true|false] [--mailboxes 10000]`
 //!
 //! Everything runs in this process: the servers on their actix workers, the
 //! load generator on its own small runtime, a minimal HTTP/1.1 client so the
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use mailroom::config::Settings;
 use mailroom::startup::Application;
@@ -34,6 +35,8 @@ struct Options {
     only: Vec<String>,
     /// Whether the outbox worker delivers mail while the load runs.
     deliver_mail: bool,
+    /// Mailboxes of the one customer the Users/Get/List scenarios read.
+    mailboxes: usize,
 }
 
 fn options() -> Options {
@@ -44,6 +47,7 @@ fn options() -> Options {
         customers: 1000,
         only: Vec::new(),
         deliver_mail: true,
+        mailboxes: 10_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -54,6 +58,7 @@ fn options() -> Options {
             "--backends" => options.backends = value().split(',').map(str::to_owned).collect(),
             "--customers" => options.customers = value().parse().expect("customers"),
             "--deliver-mail" => options.deliver_mail = value().parse().expect("true or false"),
+            "--mailboxes" => options.mailboxes = value().parse().expect("mailboxes"),
             "--only" => options.only = value().split(',').map(str::to_lowercase).collect(),
             // `cargo bench` passes --bench to every target.
             "--bench" => {}
@@ -243,6 +248,24 @@ fn subscription_body(external_id: &str, subscription_id: &str, quantity: u64) ->
     })
 }
 
+/// A Users/Add of a mailbox holding a seat of `service`; its owner's
+/// set-password link goes to the secondary address.
+fn mailbox_body(external_id: &str, address: &str, service: &str) -> Value {
+    json!({
+        "ID": "",
+        "Customer": {"ID": external_id, "AccountID": "", "Name": "Bench Customer", "IsTest": false},
+        "FirstName": "Pat",
+        "LastName": "Jones",
+        "DisplayName": "Pat Jones",
+        "Username": address,
+        "Email": address,
+        "SecondaryEmail": "owner@elsewhere.example",
+        "Status": "Provisioned",
+        "Role": "User",
+        "ServiceID": service
+    })
+}
+
 async fn bare_handler(body: web::Json<Value>) -> HttpResponse {
     HttpResponse::Ok().json(body.into_inner())
 }
@@ -364,6 +387,77 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
             subscription_ids.push(answer["Result"].as_str().unwrap().to_owned());
         }
     }
+    // One customer with many mailboxes (added through Users/Add, 8 at a
+    // time) for the Users/Get/List scenarios.
+    const LIST_FIRST: &str = "Users/Get/List (first page of 50, one customer's mailboxes)";
+    const LIST_DEEP: &str = "Users/Get/List (page 100 of 50, one customer's mailboxes)";
+    const LIST_SEARCH: &str = "Users/Get/List (search one address, one customer's mailboxes)";
+    if [LIST_FIRST, LIST_DEEP, LIST_SEARCH]
+        .iter()
+        .any(|scenario| wanted(scenario))
+    {
+        let owner = external_ids[0].clone();
+        let answer: Value = client
+            .post(format!("http://127.0.0.1:{port}/api/Subscriptions/Create"))
+            .header("X-CloudPlatform-ApplicationId", &credentials.app_id)
+            .header("X-CloudPlatform-APIKey", &credentials.key)
+            .json(&subscription_body(
+                &owner,
+                "mailboxes",
+                options.mailboxes as u64,
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["Code"], 0, "{answer}");
+        let service = answer["Result"].as_str().unwrap().to_owned();
+        let started = Instant::now();
+        futures::stream::iter(0..options.mailboxes)
+            .map(|n| {
+                let client = client.clone();
+                let body = mailbox_body(&owner, &format!("user{n}@seed-0.example"), &service);
+                let (app_id, key) = (credentials.app_id.clone(), credentials.key.clone());
+                async move {
+                    let answer: Value = client
+                        .post(format!("http://127.0.0.1:{port}/api/Users/Add"))
+                        .header("X-CloudPlatform-ApplicationId", app_id)
+                        .header("X-CloudPlatform-APIKey", key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    assert_eq!(answer["Code"], 0, "{answer}");
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        eprintln!(
+            "  {backend:<8} {} mailboxes added through Users/Add in {:.1} s",
+            options.mailboxes,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let list_request = |page: u64, search: Option<String>| {
+        let mut body = json!({"CustomerID": external_ids[0], "PageID": page, "PageSize": 50});
+        if let Some(search) = search {
+            body["SearchText"] = json!(search);
+        }
+        request(port, "POST", "/api/Users/Get/List", &headers, &body)
+    };
+    let list_first = list_request(1, None);
+    let list_deep = list_request(100, None);
+    let list_searches: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..options.mailboxes.clamp(1, 1000))
+            .map(|n| list_request(1, Some(format!("user{n}@"))))
+            .collect(),
+    );
     let external_ids = Arc::new(external_ids);
     let subscription_ids = Arc::new(subscription_ids);
 
@@ -428,6 +522,15 @@ async fn run_backend(backend: &str, options: &Options, rows: &mut Vec<Row>) {
                 let body = json!({"ID": id, "ServiceType": "hosted_mailbox", "Quantity": quantity, "CheckOnly": false});
                 request(port, "POST", "/api/Subscriptions/Update", &headers, &body)
             })
+        }),
+        (LIST_FIRST, b"\"TotalUsers\":", {
+            Arc::new(move |_| list_first.clone())
+        }),
+        (LIST_DEEP, b"\"TotalUsers\":", {
+            Arc::new(move |_| list_deep.clone())
+        }),
+        (LIST_SEARCH, b"\"TotalUsers\":1", {
+            Arc::new(move |n| list_searches[n as usize % list_searches.len()].clone())
         }),
     ];
     for (scenario, expect, make) in scenarios {

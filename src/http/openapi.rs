@@ -148,6 +148,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         operator_subscriptions::SubscriptionDetail,
         operator_subscriptions::SubscriptionPage,
         operator_subscriptions::ChangeView,
+        operator_subscriptions::UsageView,
         operator_subscriptions::PlanRef,
         operator_subscriptions::CustomerRef,
         health::Health,

@@ -14,7 +14,7 @@ use super::customers::find_for_application;
 use super::schema::{
     customer_identities, customers, mailbox_services, mailboxes, plans, subscriptions,
 };
-use super::{activation, StoreError};
+use super::{activation, mailbox_usage, StoreError};
 use crate::domain::customer::CustomerStatus;
 use crate::domain::mailbox::{
     check_service_status, new_mailbox_id, transition, MailboxAction, MailboxAddress, MailboxStatus,
@@ -391,7 +391,7 @@ fn insert_seat(
             mailbox_services::created_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    mailbox_usage::record(conn, &[subscription_id], now)
 }
 
 /// Takes a seat for a mailbox unless it holds one already (`Ok(Ok(false))`).
@@ -689,11 +689,13 @@ pub fn delete(
             return Ok(MailboxOutcome::Absent);
         };
         let gone = view(conn, row)?;
+        let held = mailbox_usage::held_by(conn, &[gone.mailbox.id])?;
         diesel::delete(
             mailbox_services::table.filter(mailbox_services::mailbox_id.eq(gone.mailbox.id)),
         )
         .execute(conn)?;
         diesel::delete(mailboxes::table.find(gone.mailbox.id)).execute(conn)?;
+        mailbox_usage::record(conn, &held, Utc::now().naive_utc())?;
         Ok(MailboxOutcome::Changed(gone))
     })
 }
@@ -721,16 +723,19 @@ pub fn change_status(
                 return Ok(MailboxOutcome::Refused(rejection));
             }
         }
+        let now = Utc::now().naive_utc();
+        let held = mailbox_usage::held_by(conn, &[row.id])?;
         diesel::update(mailboxes::table.find(row.id))
             .set((
                 mailboxes::status.eq(to.as_str()),
-                mailboxes::updated_at.eq(Utc::now().naive_utc()),
+                mailboxes::updated_at.eq(now),
             ))
             .execute(conn)?;
         if to == MailboxStatus::Deprovisioned {
             diesel::delete(mailbox_services::table.filter(mailbox_services::mailbox_id.eq(row.id)))
                 .execute(conn)?;
         }
+        mailbox_usage::record(conn, &held, now)?;
         Ok(MailboxOutcome::Changed(reload(conn, row.id)?))
     })
 }
@@ -782,6 +787,7 @@ pub fn remove_service(
         if removed == 0 {
             return Ok(MailboxOutcome::Unchanged(view(conn, row)?));
         }
+        mailbox_usage::record(conn, &[source.id], Utc::now().naive_utc())?;
         Ok(MailboxOutcome::Changed(reload(conn, row.id)?))
     })
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod connection;
 pub mod customers;
 pub mod email_templates;
+pub mod mailbox_usage;
 pub mod mailboxes;
 pub mod migrations;
 pub mod operators;

@@ -390,6 +390,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mailbox_usage_changes (id) {
+        id -> BigInt,
+        subscription_id -> BigInt,
+        customer_id -> BigInt,
+        plan_id -> BigInt,
+        effective_at -> Timestamp,
+        in_use -> Integer,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -412,6 +423,7 @@ diesel::joinable!(job_runs -> scheduled_jobs (job_name));
 diesel::joinable!(job_run_failures -> job_runs (run_id));
 diesel::joinable!(psa_service_mappings -> plans (plan_id));
 diesel::joinable!(psa_customer_agreements -> customers (customer_id));
+diesel::joinable!(mailbox_usage_changes -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     applications,
@@ -441,4 +453,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_run_failures,
     psa_service_mappings,
     psa_customer_agreements,
+    mailbox_usage_changes,
 );

@@ -22,6 +22,7 @@ mod console_subscriptions;
 mod documents;
 mod fields;
 mod mailbox_passwords;
+mod mailbox_usage;
 mod notifications;
 mod operator_api;
 mod operator_subscriptions;

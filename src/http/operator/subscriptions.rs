@@ -140,6 +140,16 @@ pub struct SubscriptionDetail {
     /// Its add-ons (listed on one subscription's detail; a customer's list
     /// holds them as items of their own).
     pub addons: Vec<SubscriptionView>,
+    /// Its provisioned mailboxes in use over time, oldest first (on one
+    /// subscription's detail; empty in a customer's list).
+    pub usage: Vec<UsageView>,
+}
+
+/// The mailboxes in use of a subscription from a moment on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageView {
+    pub effective_at: NaiveDateTime,
+    pub in_use: i32,
 }
 
 impl From<SubscriptionWithHistory> for SubscriptionDetail {
@@ -151,6 +161,14 @@ impl From<SubscriptionWithHistory> for SubscriptionDetail {
                 .addons
                 .into_iter()
                 .map(SubscriptionView::from)
+                .collect(),
+            usage: found
+                .usage
+                .into_iter()
+                .map(|row| UsageView {
+                    effective_at: row.effective_at,
+                    in_use: row.in_use,
+                })
                 .collect(),
         }
     }

@@ -9,7 +9,7 @@ use crate::domain::subscription::ChangeSource;
 use crate::store::connection::{write_transaction, DbConnection};
 use crate::store::schema::{customer_identities, customers, mailbox_services, mailboxes};
 use crate::store::subscriptions::{self, Origin};
-use crate::store::StoreError;
+use crate::store::{mailbox_usage, StoreError};
 
 /// What Delete did.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,9 +94,14 @@ fn remove_mailboxes(conn: &mut DbConnection, customer_id: i64) -> Result<(), Sto
     let owned = mailboxes::table
         .filter(mailboxes::customer_id.eq(customer_id))
         .select(mailboxes::id);
+    let held: Vec<i64> = mailbox_services::table
+        .filter(mailbox_services::mailbox_id.eq_any(owned))
+        .select(mailbox_services::subscription_id)
+        .distinct()
+        .load(conn)?;
     diesel::delete(mailbox_services::table.filter(mailbox_services::mailbox_id.eq_any(owned)))
         .execute(conn)?;
     diesel::delete(mailboxes::table.filter(mailboxes::customer_id.eq(customer_id)))
         .execute(conn)?;
-    Ok(())
+    mailbox_usage::record(conn, &held, Utc::now().naive_utc())
 }

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::{to_i32, Origin, SubscriptionRow};
 use crate::domain::subscription::{seats_held, ChangeKind, StateAfter, SubscriptionStatus};
 use crate::store::connection::DbConnection;
+use crate::store::mailbox_usage::{self, SubscriptionFacts};
 use crate::store::schema::{subscription_changes, subscriptions};
 use crate::store::StoreError;
 
@@ -88,6 +89,16 @@ pub(super) fn record(
             track_id: origin.track_id.as_deref(),
         })
         .execute(conn)?;
+    // A new plan or status moves the mailboxes in use with it.
+    if matches!(kind, ChangeKind::Plan | ChangeKind::Status) {
+        let facts = SubscriptionFacts {
+            subscription_id: row.id,
+            customer_id: row.customer_id,
+            plan_id: new_plan,
+            status: new_status,
+        };
+        mailbox_usage::record_facts(conn, &[facts], now)?;
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use diesel::prelude::*;
 
 use crate::domain::subscription::{ChangeSource, SubscriptionStatus};
 use crate::store::connection::DbConnection;
+use crate::store::mailbox_usage::{self, UsageRow};
 use crate::store::schema::{customers, plans, subscription_changes, subscriptions};
 use crate::store::StoreError;
 
@@ -77,6 +78,9 @@ pub struct SubscriptionWithHistory {
     pub history: Vec<HistoryEntry>,
     /// Its add-ons, newest first (filled for one subscription's detail).
     pub addons: Vec<SubscriptionListRow>,
+    /// Its mailboxes in use over time, oldest first (filled for one
+    /// subscription's detail).
+    pub usage: Vec<UsageRow>,
 }
 
 diesel::alias!(subscriptions as parents: ParentSubscriptions);
@@ -193,10 +197,12 @@ pub fn with_history(
         .filter(subscriptions::parent_subscription_id.eq(subscription.id))
         .order((subscriptions::created_at.desc(), subscriptions::id.desc()))
         .load(conn)?;
+    let usage = mailbox_usage::history(conn, subscription.id)?;
     Ok(Some(SubscriptionWithHistory {
         subscription,
         history,
         addons,
+        usage,
     }))
 }
 
@@ -235,6 +241,7 @@ pub fn of_customer(
             subscription,
             // A customer's list holds its add-ons as rows of their own.
             addons: Vec::new(),
+            usage: Vec::new(),
         })
         .collect())
 }
