@@ -226,7 +226,9 @@ where
     F: FnMut(&mut DbConnection) -> Result<T, E>,
     E: TransactionError,
 {
-    retry_lost_races(E::is_serialization_failure, || run_once(conn, &mut work))
+    retry_lost_races(E::is_serialization_failure, || {
+        run_once(conn, &mut work, Isolation::Snapshot)
+    })
 }
 
 /// [`write_transaction`] without its retries, for a unit of work that
@@ -237,7 +239,32 @@ where
     F: FnMut(&mut DbConnection) -> Result<T, E>,
     E: TransactionError,
 {
-    run_once(conn, &mut work)
+    run_once(conn, &mut work, Isolation::Snapshot)
+}
+
+/// [`write_transaction_once`] for a unit of work whose contenders meet on
+/// one row they all lock before deciding (the seats of a subscription):
+/// on PostgreSQL it runs at READ COMMITTED, so a transaction that waited
+/// for the row's lock goes on with the row and the rows counted after it as
+/// committed, instead of failing with a serialization failure and running
+/// again (which, with several adders on one subscription, could fail for
+/// good). SQLite is unchanged: its writers already take turns.
+pub fn row_locked_transaction_once<T, E, F>(conn: &mut DbConnection, mut work: F) -> Result<T, E>
+where
+    F: FnMut(&mut DbConnection) -> Result<T, E>,
+    E: TransactionError,
+{
+    run_once(conn, &mut work, Isolation::RowLocks)
+}
+
+/// How a PostgreSQL write transaction sees concurrent writers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// REPEATABLE READ: one snapshot; a concurrent write aborts it.
+    Snapshot,
+    /// READ COMMITTED: each statement sees what is committed; the unit of
+    /// work serializes itself with row locks.
+    RowLocks,
 }
 
 /// SQLite admits one writer at a time, and a writer that finds the lock
@@ -247,7 +274,7 @@ where
 /// several and share the gate, which only orders their writes).
 static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run_once<T, E, F>(conn: &mut DbConnection, work: &mut F) -> Result<T, E>
+fn run_once<T, E, F>(conn: &mut DbConnection, work: &mut F, isolation: Isolation) -> Result<T, E>
 where
     F: FnMut(&mut DbConnection) -> Result<T, E>,
     E: TransactionError,
@@ -265,7 +292,10 @@ where
         }
         DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction_sql(
             pg,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            match isolation {
+                Isolation::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                Isolation::RowLocks => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            },
         )?,
     }
     match work(conn) {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::connection::{retry_lost_races, write_transaction_once, DbConnection};
+use super::connection::{retry_lost_races, row_locked_transaction_once, DbConnection};
 use super::customers::find_for_application;
 use super::schema::{
     customer_identities, customers, mailbox_services, mailboxes, plans, subscriptions,
@@ -168,7 +168,7 @@ fn write<T>(
 ) -> Result<T, StoreError> {
     let mut work = work;
     retry_lost_races(StoreError::is_retryable_conflict, || {
-        write_transaction_once(conn, &mut work)
+        row_locked_transaction_once(conn, &mut work)
     })
 }
 
@@ -333,10 +333,11 @@ pub fn seats_taken(conn: &mut DbConnection, subscription_id: i64) -> Result<i64,
 /// Inside a write transaction: locks the subscription's row and checks a
 /// seat is free. The lock is a write (setting `updated_at` to itself): on
 /// SQLite the transaction already holds the database's write lock; on
-/// PostgreSQL at REPEATABLE READ a mere `FOR UPDATE` would wait for a
-/// concurrent adder and then count from a snapshot without its seat, while a
-/// write makes the later transaction fail with a serialization failure, and
-/// it runs again with a fresh snapshot that counts every seat taken.
+/// PostgreSQL the Users units of work run at READ COMMITTED
+/// ([`row_locked_transaction_once`]), so a concurrent adder waits for the
+/// row, then reads it again and counts the seats with the first adder's
+/// committed; an order lowering the quantity at REPEATABLE READ fails on
+/// its own write of the row and runs again with the seats counted.
 fn claim_seat(
     conn: &mut DbConnection,
     customer_id: i64,
