@@ -484,7 +484,23 @@ fn route(state: &mut State, request: &RecordedRequest, site: &str) -> HttpRespon
             "cloudRegion": "NA",
         })),
         ("GET", ["procurement", "catalog"]) => list(&state.catalog, request, site),
+        ("GET", ["procurement", "catalog", id]) => {
+            match state.catalog.iter().find(|c| Some(c.id) == id.parse().ok()) {
+                Some(item) => HttpResponse::Ok().json(item),
+                None => not_found("Catalog item"),
+            }
+        }
         ("GET", ["company", "companies"]) => list(&state.companies, request, site),
+        ("GET", ["company", "companies", id]) => {
+            match state
+                .companies
+                .iter()
+                .find(|c| Some(c.id) == id.parse().ok())
+            {
+                Some(company) => HttpResponse::Ok().json(company),
+                None => not_found("Company"),
+            }
+        }
         ("GET", ["finance", "agreements"]) => list(&state.agreements, request, site),
         ("GET", ["finance", "agreements", id]) => {
             match state
@@ -586,7 +602,7 @@ fn additions(
                 "GET" => HttpResponse::Ok().json(&*addition),
                 "PATCH" => match apply_patch(addition, &request.body) {
                     Ok(()) => HttpResponse::Ok().json(&*addition),
-                    Err(refusal) => refusal,
+                    Err(refusal) => *refusal,
                 },
                 _ => error(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -608,8 +624,14 @@ fn field_error(field: &str, message: &str) -> HttpResponse {
 }
 
 /// Applies a JSON Patch of `replace` operations to an addition.
-fn apply_patch(addition: &mut Addition, body: &str) -> Result<(), HttpResponse> {
-    let unreadable = || error(StatusCode::BAD_REQUEST, "InvalidObject", "Unreadable patch");
+fn apply_patch(addition: &mut Addition, body: &str) -> Result<(), Box<HttpResponse>> {
+    let unreadable = || {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "Unreadable patch",
+        ))
+    };
     let operations: Vec<Value> = serde_json::from_str(body).map_err(|_| unreadable())?;
     for operation in operations {
         if operation["op"] != "replace" {
@@ -627,7 +649,7 @@ fn apply_patch(addition: &mut Addition, body: &str) -> Result<(), HttpResponse> 
             "description" => {
                 addition.description = value.as_str().ok_or_else(unreadable)?.to_owned()
             }
-            _ => return Err(field_error(path, "unknown field")),
+            _ => return Err(Box::new(field_error(path, "unknown field"))),
         }
     }
     Ok(())
