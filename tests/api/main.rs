@@ -13,6 +13,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod concurrency;
+mod connectwise_client;
 mod connectwise_mappings;
 mod console;
 mod console_customers;
