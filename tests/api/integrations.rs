@@ -169,6 +169,43 @@ async fn settings_are_sealed_at_rest_and_shown_masked(backend: Backend) {
     assert!(page.html.contains("ConnectWise Manage"));
     assert!(page.html.contains("••••3a"), "{}", page.html);
     assert!(!page.html.contains(PRIVATE_KEY));
+
+    // Saved from the console's form with the secret left empty: kept, and
+    // turned on again.
+    let settings = fake.settings();
+    let mut form: Vec<(&str, String)> = settings
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str().unwrap().to_owned()))
+        .collect();
+    form.retain(|(key, _)| *key != "private_key");
+    form.push(("private_key", String::new()));
+    form.push(("enabled", "on".to_owned()));
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = console
+        .post_form("/console/integrations/connectwise", &fields)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let tested = console
+        .post_form("/console/integrations/connectwise/test", &[])
+        .await;
+    assert!(
+        tested.html.contains("Connected to ConnectWise Manage"),
+        "{}",
+        tested.html
+    );
+    let (_, _, enabled, _) = stored_row(&app).await;
+    assert!(enabled);
+    // A form missing a required field says which, on the page.
+    let refused = console
+        .post_form(
+            "/console/integrations/connectwise",
+            &[("site_url", fake.site_url.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.html.contains("Company ID is required."));
 }
 
 async fn only_super_admins_reach_integrations(backend: Backend) {
@@ -209,6 +246,7 @@ async fn only_super_admins_reach_integrations(backend: Backend) {
         for page in [
             "/console/integrations",
             "/console/integrations/connectwise/services",
+            "/console/customers/c1/integrations",
         ] {
             let shown = console.get(page).await;
             assert_eq!(shown.status, StatusCode::FORBIDDEN, "{role:?} {page}");
@@ -258,6 +296,17 @@ async fn test_configuration_shows_success_and_refusal(backend: Backend) {
     assert_eq!(
         tested.body["message"],
         "ConnectWise refused the call: 401 Authentication failed: the API keys or company id are not valid"
+    );
+    let console = console_login(&app, Role::SuperAdmin).await;
+    let page = console
+        .post_form("/console/integrations/connectwise/test", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html
+            .contains("Test failed: ConnectWise refused the call: 401 Authentication failed"),
+        "{}",
+        page.html
     );
 
     // A ConnectWise that cannot be reached is said to be so.
