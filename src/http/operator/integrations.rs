@@ -210,11 +210,15 @@ pub fn api_error(error: IntegrationError) -> OperatorApiError {
         error @ (IntegrationError::Refused { .. } | IntegrationError::Unavailable { .. }) => {
             OperatorApiError::Upstream(error.to_string())
         }
-        IntegrationError::Store(cause) => {
-            OperatorApiError::Server(ServerError::internal(Box::<
-                dyn std::error::Error + Send + Sync,
-            >::from(cause)))
-        }
+        // A database outage stays a 503, as everywhere else.
+        IntegrationError::Store(cause) => match cause.downcast::<crate::store::StoreError>() {
+            Ok(store) => store.into(),
+            Err(other) => {
+                OperatorApiError::Server(ServerError::internal(Box::<
+                    dyn std::error::Error + Send + Sync,
+                >::from(other)))
+            }
+        },
         IntegrationError::Secrets(cause) => OperatorApiError::Server(ServerError::internal(cause)),
     }
 }
