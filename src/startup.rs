@@ -25,6 +25,9 @@ use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
 use crate::http::{health, openapi};
+use crate::integrations::outbound::Outbound;
+use crate::integrations::secrets::KeyRing;
+use crate::integrations::settings::Integrations;
 use crate::jobs::retention::{self, RetentionPolicy};
 use crate::jobs::{audit_writer, outbox_worker};
 use crate::notify::mailer::{Mailer, MailerError};
@@ -50,6 +53,8 @@ pub enum StartupError {
     Settings(#[from] SettingsError),
     #[error("cannot set up mail delivery")]
     Mail(#[from] MailerError),
+    #[error("cannot load the integrations key")]
+    IntegrationsKey(#[from] crate::integrations::secrets::SecretsError),
 }
 
 /// The id and key of the application created on the very first start.
@@ -185,6 +190,12 @@ impl Application {
             route_prefix: prefix.clone(),
             outbox: outbox.clone(),
         });
+        Outbound::install(&settings.integrations.http);
+        let integrations = Integrations::new(
+            store.clone(),
+            KeyRing::from_settings(&settings)?,
+            Outbound::shared(),
+        );
         let operator_state = web::Data::new(OperatorState {
             store: store.clone(),
             notifier,
@@ -193,6 +204,7 @@ impl Application {
             throttle: LoginThrottle::new(clock.clone()),
             catalog: Arc::clone(&contract_catalog),
             secure_cookies: settings.public_url_for(port).starts_with("https://"),
+            integrations,
         });
         let activation_pages = web::Data::new(ActivationPages::new(
             store.clone(),

@@ -821,3 +821,154 @@ async fn browser_template_editor() {
 async fn browser_mail_admin_refused() {
     mail_admin_reads_but_is_refused_an_edit().await;
 }
+
+/// A Super Admin tests the ConnectWise settings, maps a plan to a catalog
+/// item found by search, and gives a customer a company and agreement,
+/// against the fake ConnectWise.
+async fn super_admin_maps_a_service_and_assigns_an_agreement() {
+    use crate::helpers::fake_connectwise::FakeConnectWise;
+    let _turn = ONE_BROWSER.acquire().await.unwrap();
+    // Without a browser: a loud skip, or under CI a failure (`browser_binaries`).
+    let Some(browser) = Browser::start("connectwise").await else {
+        return;
+    };
+    let fake = FakeConnectWise::start().await;
+    let item = fake.add_catalog_item("MR-CF", "CloudFilter seat");
+    fake.add_catalog_item("MR-SS", "SafeSend seat");
+    let acme = fake.add_company("Acme Ltd");
+    let agreement = fake.add_agreement(acme, "Acme email services");
+    let (app, token) = crate::integrations::connected_app(Backend::Sqlite, &fake).await;
+    let plan =
+        crate::connectwise_mappings::create_plan(&app, &token, "hosted_mailbox", "CloudFilter")
+            .await;
+    let customer = app
+        .synchronize(&account("7301", "acme-cw.example"))
+        .await
+        .result()
+        .to_owned();
+
+    browser.sign_in(&app, Role::SuperAdmin).await;
+    browser.goto(&app, "/console/integrations").await;
+    browser
+        .find("#connectwise-test")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#connectwise-test-result", "a successful test", |t| {
+            t.contains("Connected to ConnectWise Manage 2025.1")
+        })
+        .await;
+    let card = browser
+        .find("#integration-connectwise")
+        .await
+        .html(false)
+        .await
+        .unwrap();
+    assert!(!card.contains(crate::helpers::fake_connectwise::PRIVATE_KEY));
+    browser.screenshot("integrations").await;
+
+    browser
+        .find("#connectwise-services")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.fill("#search", "cloudfilter").await;
+    browser
+        .find("#catalog-search-submit")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#catalog-found", "the found item", |t| t.contains("MR-CF"))
+        .await;
+    let row = format!("tr[data-plan='{plan}']");
+    browser
+        .find(&format!("{row} select"))
+        .await
+        .select_by_value(&item.to_string())
+        .await
+        .unwrap();
+    browser
+        .find(&format!("{row} button[data-test='save-mapping']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#notice", "the saved notice", |t| t.contains("saved"))
+        .await;
+    let mapped = browser.text(&row).await;
+    assert!(mapped.contains("MR-CF"), "{mapped}");
+    browser.screenshot("services").await;
+
+    browser
+        .goto(&app, &format!("/console/customers/{customer}"))
+        .await;
+    browser
+        .find("#customer-integrations")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.fill("#search", "acme").await;
+    browser
+        .find("#company-search-submit")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("#company-choose").await.click().await.unwrap();
+    browser
+        .find("#agreement_id")
+        .await
+        .select_by_value(&agreement.to_string())
+        .await
+        .unwrap();
+    browser
+        .find("#assign-agreement")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#notice", "the assigned notice", |t| t.contains("assigned"))
+        .await;
+    let current = browser.text("#current-agreement").await;
+    assert!(
+        current.contains("Acme Ltd") && current.contains("Acme email services"),
+        "{current}"
+    );
+    browser.screenshot("customer-agreement").await;
+    browser
+        .assert_no_console_errors("the integrations pages")
+        .await;
+    browser.finish().await;
+
+    let stored = app
+        .operator_call(
+            reqwest::Method::GET,
+            &format!("/customers/{customer}/connectwise"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(stored.body["agreement"]["agreement_id"], agreement);
+    let services = app
+        .operator_call(
+            reqwest::Method::GET,
+            "/integrations/connectwise/services",
+            &token,
+            None,
+        )
+        .await;
+    assert!(services.body.to_string().contains("MR-CF"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_connectwise_mappings() {
+    super_admin_maps_a_service_and_assigns_an_agreement().await;
+}

@@ -307,6 +307,8 @@ struct DetailView {
     suspend_href: String,
     restore_href: String,
     new_link_href: String,
+    /// The customer's Integrations tab (Super Admin).
+    integrations_href: String,
     /// Active and not activated yet: a new link can help.
     can_send_link: bool,
     can_suspend: bool,
@@ -446,6 +448,7 @@ fn detail_view(
     let (account_extra_info, account_extra_info_error) = json_map(&c.account_extra_info);
     DetailView {
         suspend_href: format!("{href}/suspend"),
+        integrations_href: format!("{href}/integrations"),
         restore_href: format!("{href}/restore"),
         new_link_href: format!("{href}/activation-link"),
         can_send_link: status == CustomerStatus::Active && c.activated_at.is_none(),

@@ -10,6 +10,7 @@ pub mod customer_mailboxes;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
+pub mod integrations;
 pub mod keys;
 pub mod landing;
 pub mod login;
@@ -44,6 +45,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         plans::VIEWS,
         subscriptions::VIEWS,
         product_types::VIEWS,
+        integrations::VIEWS,
     ])
 });
 
@@ -86,7 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(plans::configure)
             .configure(subscriptions::configure)
             .configure(product_types::configure)
-            .route("/integrations", web::get().to(integrations))
+            .configure(integrations::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
             })),
@@ -97,14 +99,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// role may read.
 async fn home(_signed_in: ConsoleSession) -> HttpResponse {
     pages::see_other("/console/customers")
-}
-
-/// Integrations with PSA and billing platforms come in a later issue.
-async fn integrations(session: ConsoleSession) -> Result<HttpResponse, ConsoleError> {
-    session.require(crate::domain::operator::Permission::ManageIntegrations)?;
-    pages::render(
-        "integrations",
-        &session.chrome("Integrations", "integrations"),
-        &serde_json::json!({}),
-    )
 }

@@ -1,10 +1,14 @@
 //! ConnectWise Manage (PSA): the nightly quantity sync of seed 002. Wire
 //! facts: `../shared/INTEGRATIONS.md`.
 
+pub mod client;
+pub mod wire;
+
 use chrono::{DateTime, Utc};
 
 use super::{IntegrationError, RunReport, SettingField, SettingValues};
 use crate::store::Store;
+use client::ConnectWiseClient;
 
 /// The settings form of the ConnectWise card.
 pub const FIELDS: &[SettingField] = &[
@@ -54,10 +58,23 @@ pub const QUANTITY_SYNC_DEFAULT_CRON: &str = "0 2 * * *";
 /// "Test configuration": checks the credentials with `GET system/info` and
 /// says what answered (e.g. "Connected to ConnectWise 2025.1").
 pub async fn test_configuration(settings: &SettingValues) -> Result<String, IntegrationError> {
-    let _ = settings;
-    Err(IntegrationError::Settings(
-        "ConnectWise is not built yet".to_owned(),
+    let info = ConnectWiseClient::from_settings(settings)?
+        .system_info()
+        .await?;
+    Ok(format!(
+        "Connected to ConnectWise Manage {}.",
+        info.version.trim_start_matches('v')
     ))
+}
+
+/// ConnectWise's own checks of a settings form (beyond required fields).
+pub fn check_settings(values: &SettingValues) -> Vec<String> {
+    values
+        .plain
+        .get("site_url")
+        .and_then(|site| client::api_base(site).err())
+        .into_iter()
+        .collect()
 }
 
 /// One run of the quantity sync: for each customer with an agreement and
