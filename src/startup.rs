@@ -26,7 +26,7 @@ use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
 use crate::http::{health, openapi};
 use crate::jobs::retention::{self, RetentionPolicy};
-use crate::jobs::{audit_writer, outbox_worker};
+use crate::jobs::{audit_writer, outbox_worker, scheduler};
 use crate::notify::mailer::{Mailer, MailerError};
 use crate::notify::outbox::Outbox;
 use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
@@ -65,6 +65,7 @@ pub struct Application {
     audit_writer: JoinHandle<()>,
     retention_job: JoinHandle<()>,
     outbox_worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     initial_credentials: Option<InitialCredentials>,
     store: Store,
 }
@@ -176,6 +177,17 @@ impl Application {
             None
         };
 
+        let scheduler = settings.scheduler.enabled.then(|| {
+            let (stop, stopped) = watch::channel(false);
+            let handle = scheduler::start(
+                store.clone(),
+                integration_settings(store.clone()),
+                scheduler::Timing::from(&settings.scheduler),
+                stopped,
+            );
+            (stop, handle)
+        });
+
         let prefix = settings.route_prefix.clone();
         let contract_catalog = Arc::clone(&catalog);
         let contract = web::Data::new(ContractState {
@@ -269,6 +281,7 @@ impl Application {
             audit_writer,
             retention_job,
             outbox_worker,
+            scheduler,
             initial_credentials,
             store,
         })
@@ -299,6 +312,12 @@ impl Application {
         // Erasing is one transaction per batch: stopping between two loses
         // nothing.
         self.retention_job.abort();
+        if let Some((stop, handle)) = self.scheduler {
+            let _ = stop.send(true);
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "the scheduler failed");
+            }
+        }
         if let Some((stop, handle)) = self.outbox_worker {
             let _ = stop.send(true);
             if let Err(error) = handle.await {
@@ -310,4 +329,22 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The settings the scheduler's runs read: an integration's plain settings.
+fn integration_settings(store: Store) -> scheduler::SettingsLoader {
+    Arc::new(move |kind| {
+        let store = store.clone();
+        Box::pin(async move {
+            let plain = store
+                .run(move |conn| crate::store::integrations_read::plain_settings(conn, kind.key()))
+                .await
+                .map_err(|error| crate::integrations::IntegrationError::Store(error.into()))?
+                .unwrap_or_default();
+            Ok(crate::integrations::SettingValues {
+                plain,
+                secrets: Default::default(),
+            })
+        })
+    })
 }
