@@ -177,6 +177,7 @@ impl Application {
             None
         };
 
+        scheduler::register_jobs(&store, &settings.scheduler.timezone).await?;
         let scheduler = settings.scheduler.enabled.then(|| {
             let (stop, stopped) = watch::channel(false);
             let handle = scheduler::start(

@@ -21,7 +21,7 @@ use crate::domain::schedule::Schedule;
 use crate::integrations::SettingValues;
 use crate::integrations::{connectwise, IntegrationError, IntegrationKind, RunReport};
 use crate::store::jobs::{self, ClaimedRun, RetryPolicy, RunResult};
-use crate::store::{integrations_read, Store};
+use crate::store::{integrations_read, Store, StoreError};
 use crate::telemetry::error_chain;
 
 /// The future of one run of a job.
@@ -91,6 +91,30 @@ impl From<&SchedulerSettings> for Timing {
     }
 }
 
+/// Adds every registered job that is not stored yet, with its default
+/// schedule read in `timezone` (an edited schedule is kept). Run at start on
+/// every instance, whether or not it runs the scheduler.
+pub async fn register_jobs(store: &Store, timezone: &str) -> Result<(), StoreError> {
+    let definitions: Vec<(&'static str, Schedule)> = registry()
+        .into_iter()
+        .map(|job| {
+            let schedule = Schedule::parse(job.default_cron, timezone).map_err(|error| {
+                StoreError::corrupt_because(format!("the default schedule of {}", job.name), error)
+            })?;
+            Ok((job.name, schedule))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    store
+        .run(move |conn| {
+            let now = Utc::now();
+            for (name, schedule) in &definitions {
+                jobs::ensure_job(conn, name, schedule, now)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 struct Scheduler {
     store: Store,
     settings: SettingsLoader,
@@ -121,9 +145,6 @@ pub fn start(
 impl Scheduler {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let scheduler = Arc::new(self);
-        if let Err(error) = scheduler.ensure_jobs().await {
-            tracing::error!(error = %error_chain(&error), "cannot register the scheduled jobs");
-        }
         tracing::info!(instance = %scheduler.instance, "scheduler started");
         let mut running = JoinSet::new();
         while !*shutdown.borrow() {
@@ -149,29 +170,7 @@ impl Scheduler {
         tracing::info!("scheduler stopped");
     }
 
-    async fn ensure_jobs(&self) -> Result<(), crate::store::StoreError> {
-        let definitions: Vec<(String, Schedule)> = self
-            .jobs
-            .iter()
-            .map(|job| {
-                let schedule = Schedule::parse(job.default_cron, &self.timing.timezone)
-                    .or_else(|_| Schedule::parse(job.default_cron, "UTC"))
-                    .expect("a registered job's default schedule parses");
-                (job.name.to_owned(), schedule)
-            })
-            .collect();
-        self.store
-            .run(move |conn| {
-                let now = Utc::now();
-                for (name, schedule) in &definitions {
-                    jobs::ensure_job(conn, name, schedule, now)?;
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    async fn claim(&self) -> Result<Vec<ClaimedRun>, crate::store::StoreError> {
+    async fn claim(&self) -> Result<Vec<ClaimedRun>, StoreError> {
         let instance = self.instance.clone();
         let lease = self.timing.lease;
         let jobs: Vec<(&'static str, &'static str)> = self
