@@ -10,6 +10,7 @@ pub mod customer_mailboxes;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
+pub mod integration_runs;
 pub mod keys;
 pub mod landing;
 pub mod login;
@@ -44,6 +45,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         plans::VIEWS,
         subscriptions::VIEWS,
         product_types::VIEWS,
+        integration_runs::VIEWS,
     ])
 });
 
@@ -86,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(plans::configure)
             .configure(subscriptions::configure)
             .configure(product_types::configure)
+            .configure(integration_runs::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
