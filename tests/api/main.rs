@@ -28,6 +28,7 @@ mod operator_subscriptions;
 mod outages;
 mod outbox_delivery;
 mod plans;
+mod scheduler;
 mod schema;
 mod seats;
 mod setup_settings;
