@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `app-keys`,
-//! `operators`, and
+//! `operators`, `integrations reseal`, and
 //! printers of the generated documents.
 
 use std::path::PathBuf;
@@ -15,6 +15,9 @@ use crate::domain::password;
 use crate::domain::result_code;
 use crate::http::openapi;
 use crate::http::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
+use crate::integrations::outbound::Outbound;
+use crate::integrations::secrets::KeyRing;
+use crate::integrations::settings::Integrations;
 use crate::startup::{open_store, Application};
 use crate::store::applications::{self, CreateApplicationError};
 use crate::store::operators::{self as operator_store, CreateOperatorError};
@@ -50,6 +53,9 @@ pub enum Command {
     /// Manage the people who sign in to the operator API and console.
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// Integration settings: re-seal their secrets after a key rotation.
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
     /// Print the table of result codes (as committed in docs/result-codes.md).
@@ -86,6 +92,14 @@ pub enum OperatorsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// Re-seal every integration's secrets with the current key
+    /// (integrations.secret_key or the key file), opening them with a
+    /// previous key (integrations.previous_secret_keys) where needed.
+    Reseal,
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
@@ -112,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::AppKeys(command) => app_keys(settings, command).await,
         Command::Operators(command) => operators(settings, command).await,
+        Command::Integrations(IntegrationsCommand::Reseal) => reseal(settings).await,
         Command::Openapi | Command::ResultCodes => unreachable!("handled above"),
     }
 }
@@ -128,6 +143,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     application.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn reseal(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings)
+        .await
+        .context("opening the database")?;
+    let keys = KeyRing::from_settings(&settings).context("loading the integrations key")?;
+    let outbound = Outbound::new(&settings.integrations.http);
+    let report = Integrations::new(store, keys, outbound)
+        .reseal_all()
+        .await
+        .context("re-sealing the integrations' secrets")?;
+    println!(
+        "Re-sealed the secrets of {} integration(s); {} already used the current key.",
+        report.resealed, report.current
+    );
     Ok(())
 }
 

@@ -46,6 +46,7 @@ pub struct Settings {
     pub operator_session_secs: u64,
     pub retention: RetentionSettings,
     pub scheduler: SchedulerSettings,
+    pub integrations: IntegrationsSettings,
 }
 
 /// The scheduler of the integrations' jobs (`[scheduler]`): every instance
@@ -82,6 +83,65 @@ impl Default for SchedulerSettings {
             backoff_base_ms: 60_000,
             backoff_cap_ms: 3_600_000,
             timezone: "UTC".into(),
+        }
+    }
+}
+
+/// Outside platforms: the key their secrets are sealed with, and the
+/// outgoing HTTP client's limits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IntegrationsSettings {
+    /// The 32-byte key (base64) that seals integration secrets at rest
+    /// (`MAILROOM_INTEGRATIONS__SECRET_KEY`). Without it, the key file is
+    /// used.
+    pub secret_key: Option<SecretText>,
+    /// Where the key lives when `secret_key` is not set; created (mode
+    /// 0600) on first start. Default: `integrations.key` beside the SQLite
+    /// database, or `data/integrations.key` on PostgreSQL.
+    pub secret_key_file: Option<PathBuf>,
+    /// Keys (base64) that sealed secrets before a rotation: they still
+    /// open them; saving or `mailroom integrations reseal` re-seals with
+    /// the current key.
+    pub previous_secret_keys: Vec<SecretText>,
+    pub http: OutboundHttpSettings,
+}
+
+/// A secret from the configuration: `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// The outgoing HTTP client of every integration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundHttpSettings {
+    pub connect_timeout_ms: u64,
+    /// Longest a whole call (one attempt) may take.
+    pub timeout_ms: u64,
+    /// Attempts of a call in all, retries on 429, 5xx and lost connections
+    /// included.
+    pub max_attempts: u32,
+    /// First pause before a retry; doubled after each attempt.
+    pub backoff_base_ms: u64,
+    /// Longest pause a platform's `Retry-After` may ask for.
+    pub retry_after_cap_ms: u64,
+}
+
+impl Default for OutboundHttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            timeout_ms: 30_000,
+            max_attempts: 4,
+            backoff_base_ms: 500,
+            retry_after_cap_ms: 60_000,
         }
     }
 }
@@ -231,6 +291,7 @@ impl Default for Settings {
             operator_session_secs: 12 * 3600,
             retention: RetentionSettings::default(),
             scheduler: SchedulerSettings::default(),
+            integrations: IntegrationsSettings::default(),
         }
     }
 }
@@ -252,6 +313,8 @@ pub enum SettingsError {
     BadPrefix(String),
     #[error("scheduler.timezone: {0}")]
     SchedulerTimezone(String),
+    #[error("{0} must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")]
+    BadSecretKey(&'static str),
 }
 
 /// The outbox poller's shortest interval: below it an idle poller would
@@ -297,6 +360,25 @@ impl Settings {
         {
             return Err(SettingsError::SchedulerTimezone(error.to_string()));
         }
+        let http = &mut self.integrations.http;
+        http.max_attempts = http.max_attempts.clamp(1, 10);
+        http.connect_timeout_ms = http.connect_timeout_ms.max(MIN_POLL_INTERVAL_MS);
+        http.timeout_ms = http.timeout_ms.max(http.connect_timeout_ms);
+        if let Some(key) = &self.integrations.secret_key {
+            if decode_secret_key(key).is_none() {
+                return Err(SettingsError::BadSecretKey("integrations.secret_key"));
+            }
+        }
+        if self
+            .integrations
+            .previous_secret_keys
+            .iter()
+            .any(|key| decode_secret_key(key).is_none())
+        {
+            return Err(SettingsError::BadSecretKey(
+                "each of integrations.previous_secret_keys",
+            ));
+        }
         let trimmed = self.route_prefix.trim().trim_matches('/');
         if trimmed
             .chars()
@@ -320,6 +402,23 @@ impl Settings {
         Duration::from_millis(self.cache_ttl_ms)
     }
 
+    /// Where the integrations' key file is: configured, or beside the SQLite
+    /// database, or `data/integrations.key`.
+    pub fn integrations_key_file(&self) -> PathBuf {
+        if let Some(file) = &self.integrations.secret_key_file {
+            return file.clone();
+        }
+        let sqlite = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"));
+        let folder = match sqlite.map(Path::new).and_then(Path::parent) {
+            Some(parent) => parent.to_path_buf(),
+            None => PathBuf::from("data"),
+        };
+        folder.join("integrations.key")
+    }
+
     /// The base URL of links in mail, given the port actually bound.
     pub fn public_url_for(&self, port: u16) -> String {
         match &self.public_url {
@@ -327,6 +426,17 @@ impl Settings {
             None => format!("http://{}:{port}", self.listen.ip()),
         }
     }
+}
+
+/// A 32-byte key from its base64 text (standard alphabet, padding
+/// optional, surrounding whitespace ignored).
+pub fn decode_secret_key(text: &SecretText) -> Option<[u8; 32]> {
+    use base64::Engine;
+    let trimmed = text.0.trim().trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 #[cfg(test)]
@@ -396,6 +506,42 @@ mod tests {
         assert_eq!(
             again.mail.poll_interval_ms,
             Settings::default().mail.poll_interval_ms
+        );
+    }
+
+    #[test]
+    fn integration_keys_are_checked_and_never_shown() {
+        let key = SecretText("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into());
+        assert_eq!(decode_secret_key(&key).unwrap()[31], 31);
+        let mut settings = Settings::default();
+        settings.integrations.secret_key = Some(key);
+        assert!(!format!("{settings:?}").contains("AAECAw"));
+        assert!(settings.validated().is_ok());
+        let mut settings = Settings::default();
+        settings.integrations.previous_secret_keys = vec![SecretText("c2hvcnQ=".into())];
+        assert!(matches!(
+            settings.validated(),
+            Err(SettingsError::BadSecretKey(_))
+        ));
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_sqlite_database() {
+        let settings = Settings {
+            database_url: "sqlite:///var/lib/mailroom/mailroom.db".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.integrations_key_file(),
+            Path::new("/var/lib/mailroom/integrations.key")
+        );
+        let settings = Settings {
+            database_url: "postgres://db/mailroom".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.integrations_key_file(),
+            Path::new("data/integrations.key")
         );
     }
 }

@@ -25,6 +25,9 @@ use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
 use crate::http::{health, openapi};
+use crate::integrations::outbound::Outbound;
+use crate::integrations::secrets::KeyRing;
+use crate::integrations::settings::Integrations;
 use crate::jobs::retention::{self, RetentionPolicy};
 use crate::jobs::{audit_writer, outbox_worker, scheduler};
 use crate::notify::mailer::{Mailer, MailerError};
@@ -50,6 +53,8 @@ pub enum StartupError {
     Settings(#[from] SettingsError),
     #[error("cannot set up mail delivery")]
     Mail(#[from] MailerError),
+    #[error("cannot load the integrations key")]
+    IntegrationsKey(#[from] crate::integrations::secrets::SecretsError),
 }
 
 /// The id and key of the application created on the very first start.
@@ -177,12 +182,18 @@ impl Application {
             None
         };
 
+        Outbound::install(&settings.integrations.http);
+        let integrations = Integrations::new(
+            store.clone(),
+            KeyRing::from_settings(&settings)?,
+            Outbound::shared(),
+        );
         scheduler::register_jobs(&store, &settings.scheduler.timezone).await?;
         let scheduler = settings.scheduler.enabled.then(|| {
             let (stop, stopped) = watch::channel(false);
             let handle = scheduler::start(
                 store.clone(),
-                integration_settings(store.clone()),
+                integration_settings(integrations.clone()),
                 scheduler::Timing::from(&settings.scheduler),
                 stopped,
             );
@@ -206,6 +217,7 @@ impl Application {
             throttle: LoginThrottle::new(clock.clone()),
             catalog: Arc::clone(&contract_catalog),
             secure_cookies: settings.public_url_for(port).starts_with("https://"),
+            integrations,
         });
         let activation_pages = web::Data::new(ActivationPages::new(
             store.clone(),
@@ -332,20 +344,10 @@ impl Application {
     }
 }
 
-/// The settings the scheduler's runs read: an integration's plain settings.
-fn integration_settings(store: Store) -> scheduler::SettingsLoader {
+/// The settings the scheduler's runs read: an integration's, secrets opened.
+fn integration_settings(integrations: Integrations) -> scheduler::SettingsLoader {
     Arc::new(move |kind| {
-        let store = store.clone();
-        Box::pin(async move {
-            let plain = store
-                .run(move |conn| crate::store::integrations_read::plain_settings(conn, kind.key()))
-                .await
-                .map_err(|error| crate::integrations::IntegrationError::Store(error.into()))?
-                .unwrap_or_default();
-            Ok(crate::integrations::SettingValues {
-                plain,
-                secrets: Default::default(),
-            })
-        })
+        let integrations = integrations.clone();
+        Box::pin(async move { Ok(integrations.load(kind).await?.values) })
     })
 }

@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::health;
 use super::operator::error::ErrorBody;
 use super::operator::integration_runs;
+use super::operator::integrations;
 use super::operator::subscriptions as operator_subscriptions;
 use super::operator::{catalog, customers, email_templates, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
@@ -97,6 +98,19 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         operator_subscriptions::list,
         operator_subscriptions::get,
         operator_subscriptions::of_customer,
+        integrations::list,
+        integrations::get,
+        integrations::update,
+        integrations::test,
+        integrations::catalog,
+        integrations::services,
+        integrations::assign,
+        integrations::unassign,
+        integrations::companies,
+        integrations::agreements,
+        integrations::get_customer,
+        integrations::put_customer,
+        integrations::delete_customer,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -180,6 +194,20 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         integration_runs::RunFailure,
         integration_runs::JobSchedule,
         integration_runs::ScheduleUpdate,
+        integrations::IntegrationView,
+        integrations::SettingView,
+        integrations::SettingsUpdate,
+        integrations::TestOutcome,
+        integrations::CatalogItemView,
+        integrations::CatalogPage,
+        integrations::CompanyView,
+        integrations::CompanyPage,
+        integrations::AgreementView,
+        integrations::ServiceView,
+        integrations::ServiceAssignment,
+        integrations::CustomerConnectWise,
+        integrations::CustomerAgreementView,
+        integrations::AgreementAssignment,
     )),
     modifiers(&ContractSecurity),
     tags(
@@ -189,6 +217,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         (name = "Addons", description = "Add-ons of a subscription (e.g. mail archiving): create, change and cancel them through the parent's ServiceDefinition; they follow their subscription's status (interworks.cloud service-manager contract)."),
         (name = "Users", description = "A customer's mailboxes on its domain and the seats of its subscriptions they hold: list, add (idempotent per address), change, disable, activate, provision, deprovision, delete; passwords are hashed and never answered (interworks.cloud service-manager contract)."),
         (name = "Health", description = "Liveness and readiness probes."),
+        (name = "Integrations", description = "Outside platforms (Super Admin only): each integration's settings with its secrets encrypted at rest and shown masked, Test configuration, and ConnectWise Manage's service assignments (plan to catalog item) and customer agreements for the nightly quantity sync."),
         (name = "Operator", description = "The operator API: sign in with POST /operator/api/sessions, then send `Authorization: Bearer <token>`. Roles: super_admin, admin (edits templates and plans, retries mail), mail_admin (reads and previews)."),
     )
 )]

@@ -8,6 +8,9 @@
 //! [`RunReport`] is what a run did, [`IntegrationError`] why it failed.
 
 pub mod connectwise;
+pub mod outbound;
+pub mod secrets;
+pub mod settings;
 
 use std::collections::BTreeMap;
 
@@ -129,6 +132,10 @@ pub enum IntegrationError {
     /// Our own storage failed.
     #[error("storage failed")]
     Store(#[source] anyhow::Error),
+    /// Stored secrets do not open (a key missing after a rotation, or
+    /// altered data).
+    #[error("the integration's stored secrets cannot be opened")]
+    Secrets(#[from] secrets::SecretsError),
 }
 
 impl IntegrationError {

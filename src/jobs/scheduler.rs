@@ -21,7 +21,7 @@ use crate::domain::schedule::Schedule;
 use crate::integrations::SettingValues;
 use crate::integrations::{connectwise, IntegrationError, IntegrationKind, RunReport};
 use crate::store::jobs::{self, ClaimedRun, RetryPolicy, RunResult};
-use crate::store::{integrations_read, Store, StoreError};
+use crate::store::{integrations, Store, StoreError};
 use crate::telemetry::error_chain;
 
 /// The future of one run of a job.
@@ -180,9 +180,8 @@ impl Scheduler {
             .collect();
         self.store
             .run(move |conn| {
-                let enabled: BTreeSet<String> = integrations_read::enabled_kinds(conn)?
-                    .into_iter()
-                    .collect();
+                let enabled: BTreeSet<String> =
+                    integrations::enabled_kinds(conn)?.into_iter().collect();
                 let runnable = |name: &str| {
                     jobs.iter()
                         .any(|(job, kind)| *job == name && enabled.contains(*kind))

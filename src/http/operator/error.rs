@@ -38,6 +38,10 @@ pub enum OperatorApiError {
     InvalidTemplate(Vec<TemplateProblem>),
     #[error("{0}")]
     Invalid(String),
+    /// An outside platform (an integration's) refused or could not be
+    /// reached; the message says which and why.
+    #[error("{0}")]
+    Upstream(String),
     /// Not the caller's fault: see [`ServerError`].
     #[error("{}", server_message(.0))]
     Server(#[from] ServerError),
@@ -55,7 +59,7 @@ fn server_message(error: &ServerError) -> &'static str {
 pub struct ErrorBody {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
     /// `not_found`, `conflict`, `too_large`, `too_many_attempts`, `invalid_template`, `invalid`,
-    /// `unavailable`, `internal`.
+    /// `upstream`, `unavailable`, `internal`.
     pub error: &'static str,
     pub message: String,
     /// For `invalid_template`: each problem with its part and line.
@@ -88,6 +92,7 @@ impl OperatorApiError {
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::InvalidTemplate(_) => "invalid_template",
             Self::Invalid(_) => "invalid",
+            Self::Upstream(_) => "upstream",
             Self::Server(ServerError::Unavailable(_)) => "unavailable",
             Self::Server(ServerError::Internal(_)) => "internal",
         }
@@ -132,6 +137,7 @@ impl ResponseError for OperatorApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidTemplate(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Server(error) => error.status(),
         }
     }

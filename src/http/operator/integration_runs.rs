@@ -17,7 +17,7 @@ use crate::domain::schedule::Schedule;
 use crate::integrations::IntegrationKind;
 use crate::jobs::scheduler::{self, JobDefinition};
 use crate::store::jobs::{self as jobs_store, JobRow, RunRecord};
-use crate::store::{integrations_read, Store, StoreError};
+use crate::store::{integrations, Store, StoreError};
 
 /// Runs per page of the history.
 pub const RUNS_PER_PAGE: i64 = 20;
@@ -167,7 +167,7 @@ pub async fn request_run(
     integration: IntegrationKind,
     job: &'static str,
 ) -> Result<JobSchedule, OperatorApiError> {
-    let enabled = store.run(integrations_read::enabled_kinds).await?;
+    let enabled = store.run(integrations::enabled_kinds).await?;
     if !enabled.iter().any(|kind| kind == integration.key()) {
         return Err(OperatorApiError::Conflict(format!(
             "{} is disabled; enable it before running its job.",
@@ -211,7 +211,7 @@ fn capitalized(text: &str) -> String {
 }
 
 /// The integration's job runs, newest first, with their counts and failed items.
-#[utoipa::path(get, path = "/operator/api/integrations/{kind}/runs", tag = "Operator",
+#[utoipa::path(get, path = "/operator/api/integrations/{kind}/runs", tag = "Integrations",
     params(("kind" = String, Path, description = "e.g. `connectwise`"), RunsQuery),
     responses((status = 200, body = JobRuns), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("OperatorSession" = [])))]
@@ -229,7 +229,7 @@ pub async fn list_runs(
 
 /// "Run now": the job runs at the next tick of an instance's scheduler,
 /// never on this request.
-#[utoipa::path(post, path = "/operator/api/integrations/{kind}/runs", tag = "Operator",
+#[utoipa::path(post, path = "/operator/api/integrations/{kind}/runs", tag = "Integrations",
     params(("kind" = String, Path, description = "e.g. `connectwise`")),
     responses(
         (status = 202, description = "The run is asked for.", body = JobSchedule),
@@ -251,7 +251,7 @@ pub async fn run_now(
 }
 
 /// The integration's job schedule.
-#[utoipa::path(get, path = "/operator/api/integrations/{kind}/schedule", tag = "Operator",
+#[utoipa::path(get, path = "/operator/api/integrations/{kind}/schedule", tag = "Integrations",
     params(("kind" = String, Path, description = "e.g. `connectwise`")),
     responses((status = 200, body = JobSchedule), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("OperatorSession" = [])))]
@@ -267,7 +267,7 @@ pub async fn get_schedule(
 }
 
 /// Changes the schedule: a five-field cron expression in an IANA timezone.
-#[utoipa::path(put, path = "/operator/api/integrations/{kind}/schedule", tag = "Operator",
+#[utoipa::path(put, path = "/operator/api/integrations/{kind}/schedule", tag = "Integrations",
     params(("kind" = String, Path, description = "e.g. `connectwise`")),
     request_body = ScheduleUpdate,
     responses(

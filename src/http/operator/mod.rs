@@ -7,6 +7,7 @@ pub mod customers;
 pub mod email_templates;
 pub mod error;
 pub mod integration_runs;
+pub mod integrations;
 pub mod outbox;
 pub mod session;
 pub mod subscriptions;
@@ -36,6 +37,8 @@ pub struct OperatorState {
     pub catalog: Arc<crate::store::sync_options::CatalogCache>,
     /// Whether session cookies are marked Secure (the public URL is https).
     pub secure_cookies: bool,
+    /// Integration settings (secrets sealed) and the outgoing HTTP client.
+    pub integrations: crate::integrations::settings::Integrations,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -91,6 +94,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/customers/{external_id}/subscriptions",
                 web::get().to(subscriptions::of_customer),
+            )
+            .route("/integrations", web::get().to(integrations::list))
+            .route(
+                "/integrations/connectwise/catalog",
+                web::get().to(integrations::catalog),
+            )
+            .route(
+                "/integrations/connectwise/services",
+                web::get().to(integrations::services),
+            )
+            .route(
+                "/integrations/connectwise/services/{plan}",
+                web::put().to(integrations::assign),
+            )
+            .route(
+                "/integrations/connectwise/services/{plan}",
+                web::delete().to(integrations::unassign),
+            )
+            .route(
+                "/integrations/connectwise/companies",
+                web::get().to(integrations::companies),
+            )
+            .route(
+                "/integrations/connectwise/companies/{id}/agreements",
+                web::get().to(integrations::agreements),
+            )
+            .route("/integrations/{kind}", web::get().to(integrations::get))
+            .route("/integrations/{kind}", web::put().to(integrations::update))
+            .route(
+                "/integrations/{kind}/test",
+                web::post().to(integrations::test),
+            )
+            .route(
+                "/customers/{external_id}/connectwise",
+                web::get().to(integrations::get_customer),
+            )
+            .route(
+                "/customers/{external_id}/connectwise",
+                web::put().to(integrations::put_customer),
+            )
+            .route(
+                "/customers/{external_id}/connectwise",
+                web::delete().to(integrations::delete_customer),
             )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))

@@ -104,6 +104,7 @@ async fn start_app(
     };
     settings.mail.eml_dir = mail_dir.path().to_path_buf();
     quick_mail(&mut settings);
+    settings.integrations.secret_key_file = database.integrations_key_file();
     customize(&mut settings);
     let settings = settings.validated().expect("valid test settings");
     let database_url = settings.database_url.clone();
@@ -149,6 +150,11 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The database's URL (SQLite or PostgreSQL).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// The SQLite file, on that backend.
     pub fn database_path(&self) -> Option<String> {
         self.database_url

@@ -84,6 +84,17 @@ impl TestDatabase {
         }
     }
 
+    /// Where an app on this database keeps its integrations key: beside
+    /// the SQLite file (the default), or a file of this database's own.
+    pub fn integrations_key_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres { name, .. } => {
+                Some(std::env::temp_dir().join(format!("{name}.integrations.key")))
+            }
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             Self::Sqlite(dir) => format!("sqlite://{}/mailroom.db", dir.path().display()),
@@ -94,6 +105,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if let Some(key_file) = self.integrations_key_file() {
+            let _ = std::fs::remove_file(key_file);
+        }
         if let Self::Postgres { name, .. } = self {
             if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

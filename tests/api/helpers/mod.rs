@@ -9,6 +9,7 @@ mod app;
 mod console;
 mod contract;
 mod database;
+pub mod fake_connectwise;
 mod operator;
 
 pub use app::{
