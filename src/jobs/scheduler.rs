@@ -73,7 +73,6 @@ pub struct Timing {
     pub tick: Duration,
     pub lease: Duration,
     pub retry: RetryPolicy,
-    pub timezone: String,
 }
 
 impl From<&SchedulerSettings> for Timing {
@@ -86,7 +85,6 @@ impl From<&SchedulerSettings> for Timing {
                 backoff_base: Duration::from_millis(settings.backoff_base_ms),
                 backoff_cap: Duration::from_millis(settings.backoff_cap_ms),
             },
-            timezone: settings.timezone.clone(),
         }
     }
 }

@@ -466,3 +466,102 @@ async fn a_transient_failure_is_retried_with_backoff(backend: Backend) {
     assert_eq!(job.attempt, 0, "a success resets the attempts");
     assert!(job.next_run_at > chrono::Utc::now().naive_utc());
 }
+
+/// The scale of a run: `MAILROOM_SCALE_CUSTOMERS` (10 000) customers with
+/// an agreement and one mapped plan each, against the fake on loopback.
+/// Prints the time of a first run (a GET and a POST per customer) and of a
+/// second run with nothing to change (a GET per customer). Run with
+/// `cargo test --test api scale_of_a_run -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: ~10 000 customers"]
+async fn scale_of_a_run_sqlite() {
+    scale_of_a_run(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: ~10 000 customers"]
+async fn scale_of_a_run_postgres() {
+    if crate::helpers::backend_available(Backend::Postgres) {
+        scale_of_a_run(Backend::Postgres).await;
+    }
+}
+
+async fn scale_of_a_run(backend: Backend) {
+    use diesel::RunQueryDsl;
+    let customers: i64 = std::env::var("MAILROOM_SCALE_CUSTOMERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let world = world(backend, json!({})).await;
+    let item = world.fake.add_catalog_item("MR-FILTER", "CloudFilter seat");
+    // One customer over the contract, its agreement and plan mapped; the
+    // others are copies of its rows, made in the database in three
+    // statements.
+    let (template, _) = world.customer_with_agreement("8000", "Template Co").await;
+    let (_, plan) = world.subscribe(&template, "80001", "2801", 5).await;
+    world.map(&plan, item).await;
+    let company = world.fake.add_company("Scale Co");
+    let first_agreement = world.fake.add_agreement(company, "scale 1");
+    for n in 2..=customers {
+        let id = world.fake.add_agreement(company, &format!("scale {n}"));
+        assert_eq!(id, first_agreement + n - 1, "consecutive agreement ids");
+    }
+    let setup = Instant::now();
+    world
+        .app
+        .with_store(move |conn| {
+            let numbers = format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {customers})"
+            );
+            diesel::sql_query(format!(
+                "INSERT INTO customers (external_id, application_id, bss_account_id, name, \
+                 extra_details, account_extra_info, is_test, status, created_at, updated_at) \
+                 {numbers} SELECT 'scale-' || CAST(n.i AS TEXT), c.application_id, \
+                 'scale-' || CAST(n.i AS TEXT), 'Scale customer ' || CAST(n.i AS TEXT), \
+                 c.extra_details, c.account_extra_info, c.is_test, c.status, c.created_at, \
+                 c.updated_at FROM n, customers c WHERE c.external_id = '{template}'"
+            ))
+            .execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO subscriptions (public_id, customer_id, application_id, \
+                 bss_subscription_id, plan_id, product_type_id, quantity, status, \
+                 suspended_with_customer, source, attribute_values, extra_info, created_at, \
+                 updated_at) SELECT 'sub-' || c.external_id, c.id, s.application_id, \
+                 'bss-' || c.external_id, s.plan_id, s.product_type_id, s.quantity, s.status, \
+                 s.suspended_with_customer, s.source, s.attribute_values, s.extra_info, \
+                 s.created_at, s.updated_at FROM customers c, subscriptions s \
+                 WHERE c.external_id LIKE 'scale-%' AND s.bss_subscription_id = '80001'",
+            )
+            .execute(conn)?;
+            diesel::sql_query(format!(
+                "INSERT INTO psa_customer_agreements (customer_id, company_id, company_name, \
+                 agreement_id, agreement_name, updated_at) SELECT c.id, {company}, 'Scale Co', \
+                 {first_agreement} - 1 + CAST(SUBSTR(c.external_id, 7) AS INTEGER), 'scale', \
+                 c.updated_at FROM customers c WHERE c.external_id LIKE 'scale-%'"
+            ))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await;
+    let set_up_in = setup.elapsed();
+
+    let first = world.run_now(0).await;
+    let first_requests = world.fake.requests().len();
+    let second = world.run_now(1).await;
+    let second_requests = world.fake.requests().len();
+    let took = |run: &RunRecord| (run.finished_at.unwrap() - run.started_at).num_milliseconds();
+    let total = customers + 1;
+    assert_eq!(count(&first, "customers"), total as u64, "{first:#?}");
+    assert_eq!(count(&first, "created"), total as u64, "{first:#?}");
+    assert_eq!(count(&second, "unchanged"), total as u64, "{second:#?}");
+    crate::helpers::say_loudly(&format!(
+        "SCALE {backend:?}: {total} customers (rows copied in {} ms); first run {} ms, \
+         {first_requests} requests ({:.2} per customer); second run (nothing to change) {} ms, \
+         {second_requests} requests ({:.2} per customer)",
+        set_up_in.as_millis(),
+        took(&first),
+        first_requests as f64 / total as f64,
+        took(&second),
+        second_requests as f64 / total as f64,
+    ));
+}
