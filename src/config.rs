@@ -45,7 +45,46 @@ pub struct Settings {
     /// How long an operator session lasts, in seconds.
     pub operator_session_secs: u64,
     pub retention: RetentionSettings,
+    pub scheduler: SchedulerSettings,
     pub integrations: IntegrationsSettings,
+}
+
+/// The scheduler of the integrations' jobs (`[scheduler]`): every instance
+/// runs one; a lease in the database lets one instance run a job at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SchedulerSettings {
+    /// Whether this instance runs scheduled jobs.
+    pub enabled: bool,
+    /// How often due jobs are looked for, in milliseconds.
+    pub tick_interval_ms: u64,
+    /// How long a claimed job stays this instance's without a renewal; it
+    /// is renewed every third of it while the job runs, and a job whose
+    /// instance stopped is taken up again once it has run out.
+    pub lease_secs: u64,
+    /// Attempts of a run that fails transiently, the first included.
+    pub max_attempts: u32,
+    /// First retry delay; doubled after each failed attempt up to
+    /// `backoff_cap_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    /// The IANA timezone new jobs' default schedules are read in (the
+    /// operator's; "02:00" is 02:00 there).
+    pub timezone: String,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick_interval_ms: 15_000,
+            lease_secs: 300,
+            max_attempts: 4,
+            backoff_base_ms: 60_000,
+            backoff_cap_ms: 3_600_000,
+            timezone: "UTC".into(),
+        }
+    }
 }
 
 /// Outside platforms: the key their secrets are sealed with, and the
@@ -251,6 +290,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             operator_session_secs: 12 * 3600,
             retention: RetentionSettings::default(),
+            scheduler: SchedulerSettings::default(),
             integrations: IntegrationsSettings::default(),
         }
     }
@@ -271,6 +311,8 @@ pub enum SettingsError {
     Invalid(#[from] Box<figment::Error>),
     #[error("route_prefix must be a path such as /api/, not {0:?}")]
     BadPrefix(String),
+    #[error("scheduler.timezone: {0}")]
+    SchedulerTimezone(String),
     #[error("{0} must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")]
     BadSecretKey(&'static str),
 }
@@ -305,6 +347,19 @@ impl Settings {
         self.mail.max_attempts = self.mail.max_attempts.max(1);
         self.retention.interval_ms = self.retention.interval_ms.max(MIN_POLL_INTERVAL_MS);
         self.mail.activation_ttl_secs = self.mail.activation_ttl_secs.min(i64::MAX as u64);
+        self.scheduler.tick_interval_ms = self.scheduler.tick_interval_ms.max(MIN_POLL_INTERVAL_MS);
+        self.scheduler.lease_secs = self.scheduler.lease_secs.clamp(1, 7 * 24 * 3600);
+        self.scheduler.max_attempts = self.scheduler.max_attempts.max(1);
+        self.scheduler.backoff_cap_ms = self
+            .scheduler
+            .backoff_cap_ms
+            .max(self.scheduler.backoff_base_ms);
+        self.scheduler.timezone = self.scheduler.timezone.trim().to_owned();
+        if let Err(error) =
+            crate::domain::schedule::Schedule::parse("0 0 * * *", &self.scheduler.timezone)
+        {
+            return Err(SettingsError::SchedulerTimezone(error.to_string()));
+        }
         let http = &mut self.integrations.http;
         http.max_attempts = http.max_attempts.clamp(1, 10);
         http.connect_timeout_ms = http.connect_timeout_ms.max(MIN_POLL_INTERVAL_MS);

@@ -29,7 +29,7 @@ use crate::integrations::outbound::Outbound;
 use crate::integrations::secrets::KeyRing;
 use crate::integrations::settings::Integrations;
 use crate::jobs::retention::{self, RetentionPolicy};
-use crate::jobs::{audit_writer, outbox_worker};
+use crate::jobs::{audit_writer, outbox_worker, scheduler};
 use crate::notify::mailer::{Mailer, MailerError};
 use crate::notify::outbox::Outbox;
 use crate::notify::template::{default_access_instructions, ACCESS_INSTRUCTIONS};
@@ -70,6 +70,7 @@ pub struct Application {
     audit_writer: JoinHandle<()>,
     retention_job: JoinHandle<()>,
     outbox_worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     initial_credentials: Option<InitialCredentials>,
     store: Store,
 }
@@ -181,6 +182,24 @@ impl Application {
             None
         };
 
+        Outbound::install(&settings.integrations.http);
+        let integrations = Integrations::new(
+            store.clone(),
+            KeyRing::from_settings(&settings)?,
+            Outbound::shared(),
+        );
+        scheduler::register_jobs(&store, &settings.scheduler.timezone).await?;
+        let scheduler = settings.scheduler.enabled.then(|| {
+            let (stop, stopped) = watch::channel(false);
+            let handle = scheduler::start(
+                store.clone(),
+                integration_settings(integrations.clone()),
+                scheduler::Timing::from(&settings.scheduler),
+                stopped,
+            );
+            (stop, handle)
+        });
+
         let prefix = settings.route_prefix.clone();
         let contract_catalog = Arc::clone(&catalog);
         let contract = web::Data::new(ContractState {
@@ -190,12 +209,6 @@ impl Application {
             route_prefix: prefix.clone(),
             outbox: outbox.clone(),
         });
-        Outbound::install(&settings.integrations.http);
-        let integrations = Integrations::new(
-            store.clone(),
-            KeyRing::from_settings(&settings)?,
-            Outbound::shared(),
-        );
         let operator_state = web::Data::new(OperatorState {
             store: store.clone(),
             notifier,
@@ -281,6 +294,7 @@ impl Application {
             audit_writer,
             retention_job,
             outbox_worker,
+            scheduler,
             initial_credentials,
             store,
         })
@@ -311,6 +325,12 @@ impl Application {
         // Erasing is one transaction per batch: stopping between two loses
         // nothing.
         self.retention_job.abort();
+        if let Some((stop, handle)) = self.scheduler {
+            let _ = stop.send(true);
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "the scheduler failed");
+            }
+        }
         if let Some((stop, handle)) = self.outbox_worker {
             let _ = stop.send(true);
             if let Err(error) = handle.await {
@@ -322,4 +342,12 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The settings the scheduler's runs read: an integration's, secrets opened.
+fn integration_settings(integrations: Integrations) -> scheduler::SettingsLoader {
+    Arc::new(move |kind| {
+        let integrations = integrations.clone();
+        Box::pin(async move { Ok(integrations.load(kind).await?.values) })
+    })
 }

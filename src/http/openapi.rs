@@ -5,6 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::health;
 use super::operator::error::ErrorBody;
+use super::operator::integration_runs;
 use super::operator::integrations;
 use super::operator::subscriptions as operator_subscriptions;
 use super::operator::{catalog, customers, email_templates, outbox, session};
@@ -83,6 +84,10 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         email_templates::test_mail,
         outbox::list,
         outbox::retry,
+        integration_runs::list_runs,
+        integration_runs::run_now,
+        integration_runs::get_schedule,
+        integration_runs::put_schedule,
         customers::new_activation_link,
         catalog::product_types,
         catalog::save_product_type,
@@ -185,6 +190,11 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         TemplatePart,
         outbox::OutboxMail,
         customers::ActivationLinkQueued,
+        integration_runs::JobRuns,
+        integration_runs::JobRun,
+        integration_runs::RunFailure,
+        integration_runs::JobSchedule,
+        integration_runs::ScheduleUpdate,
         integrations::IntegrationView,
         integrations::SettingView,
         integrations::SettingsUpdate,

@@ -3,3 +3,4 @@
 pub mod audit_writer;
 pub mod outbox_worker;
 pub mod retention;
+pub mod scheduler;

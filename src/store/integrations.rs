@@ -48,6 +48,15 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<IntegrationRow>, StoreError> {
         .load(conn)?)
 }
 
+/// The kinds of the enabled integrations (whose scheduled jobs may run).
+pub fn enabled_kinds(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
+    Ok(integrations::table
+        .filter(integrations::enabled.eq(true))
+        .select(integrations::kind)
+        .order(integrations::kind)
+        .load(conn)?)
+}
+
 /// Writes an integration's settings in one transaction; `enabled_at`
 /// becomes `now` when it turns on and stays while it stays on. The first
 /// save of two at once inserts; the other runs again and updates.

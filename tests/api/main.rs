@@ -32,6 +32,8 @@ mod operator_subscriptions;
 mod outages;
 mod outbox_delivery;
 mod plans;
+mod psa_sync;
+mod scheduler;
 mod schema;
 mod seats;
 mod setup_settings;

@@ -11,6 +11,7 @@ pub mod customers;
 pub mod email_templates;
 pub mod error;
 pub mod integrations;
+pub mod integration_runs;
 pub mod keys;
 pub mod landing;
 pub mod login;
@@ -46,6 +47,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         subscriptions::VIEWS,
         product_types::VIEWS,
         integrations::VIEWS,
+        integration_runs::VIEWS,
     ])
 });
 
@@ -89,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(subscriptions::configure)
             .configure(product_types::configure)
             .configure(integrations::configure)
+            .configure(integration_runs::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
             })),

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
+pub mod integration_runs;
 pub mod integrations;
 pub mod outbox;
 pub mod session;
@@ -139,6 +140,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
+            .route(
+                "/integrations/{kind}/runs",
+                web::get().to(integration_runs::list_runs),
+            )
+            .route(
+                "/integrations/{kind}/runs",
+                web::post().to(integration_runs::run_now),
+            )
+            .route(
+                "/integrations/{kind}/schedule",
+                web::get().to(integration_runs::get_schedule),
+            )
+            .route(
+                "/integrations/{kind}/schedule",
+                web::put().to(integration_runs::put_schedule),
+            )
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(OperatorApiError::NotFound(
                     "no such operator API endpoint".into(),

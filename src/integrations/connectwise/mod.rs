@@ -2,6 +2,7 @@
 //! facts: `../shared/INTEGRATIONS.md`.
 
 pub mod client;
+pub mod sync;
 pub mod wire;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +48,13 @@ pub const FIELDS: &[SettingField] = &[
         secret: false,
         required: true,
     },
+    SettingField {
+        key: sync::QUANTITY_SOURCE,
+        label: "Quantity source",
+        help: "What the nightly sync bills: \"seats\" (the subscriptions' quantities, the default) or \"mailboxes\" (active mailboxes)",
+        secret: false,
+        required: false,
+    },
 ];
 
 /// The scheduled job of this integration (`scheduled_jobs.name`).
@@ -69,12 +77,14 @@ pub async fn test_configuration(settings: &SettingValues) -> Result<String, Inte
 
 /// ConnectWise's own checks of a settings form (beyond required fields).
 pub fn check_settings(values: &SettingValues) -> Vec<String> {
-    values
+    let site = values
         .plain
         .get("site_url")
-        .and_then(|site| client::api_base(site).err())
-        .into_iter()
-        .collect()
+        .and_then(|site| client::api_base(site).err());
+    let source = sync::quantity_source(values)
+        .err()
+        .map(|error| error.to_string());
+    site.into_iter().chain(source).collect()
 }
 
 /// One run of the quantity sync: for each customer with an agreement and
@@ -84,8 +94,5 @@ pub async fn run_quantity_sync(
     settings: &SettingValues,
     now: DateTime<Utc>,
 ) -> Result<RunReport, IntegrationError> {
-    let _ = (store, settings, now);
-    Err(IntegrationError::Settings(
-        "ConnectWise is not built yet".to_owned(),
-    ))
+    sync::run(store, settings, now).await
 }
