@@ -7,6 +7,7 @@ pub mod customer;
 pub mod identity;
 pub mod mailbox;
 pub mod operator;
+pub mod operator_audit;
 pub mod password;
 pub mod result_code;
 pub mod subscription;

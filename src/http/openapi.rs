@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::health;
 use super::operator::error::ErrorBody;
 use super::operator::subscriptions as operator_subscriptions;
-use super::operator::{catalog, customers, email_templates, outbox, session};
+use super::operator::{catalog, customers, email_templates, operator_audit, outbox, session};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{
     accounts, addons, fields, fields_wire, subscriptions, subscriptions_wire, users, users_wire,
@@ -92,6 +92,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         operator_subscriptions::list,
         operator_subscriptions::get,
         operator_subscriptions::of_customer,
+        operator_audit::list,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -170,6 +171,8 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         TemplatePart,
         outbox::OutboxMail,
         customers::ActivationLinkQueued,
+        operator_audit::AuditPage,
+        operator_audit::AuditEntryView,
     )),
     modifiers(&ContractSecurity),
     tags(

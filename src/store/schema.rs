@@ -129,6 +129,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
+        last_sign_in_at -> Nullable<Timestamp>,
     }
 }
 
@@ -395,6 +396,32 @@ diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
 diesel::joinable!(customer_sync_options -> customers (customer_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
+diesel::table! {
+    operator_audit (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        operator_id -> Nullable<BigInt>,
+        operator_email -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        source_address -> Nullable<Text>,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operator_password_tokens (token_hash) {
+        token_hash -> Text,
+        operator_id -> BigInt,
+        purpose -> Text,
+        outbox_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(email_template_revisions -> email_templates (template_name));
 diesel::joinable!(outbox -> customers (customer_id));
@@ -441,4 +468,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_run_failures,
     psa_service_mappings,
     psa_customer_agreements,
+    operator_audit,
+    operator_password_tokens,
 );

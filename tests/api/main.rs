@@ -24,6 +24,7 @@ mod fields;
 mod mailbox_passwords;
 mod notifications;
 mod operator_api;
+mod operator_audit;
 mod operator_subscriptions;
 mod outages;
 mod outbox_delivery;

@@ -104,7 +104,7 @@ pub async fn show(
     let next = safe_next(query.next.as_deref());
     // Already signed in: straight on.
     if let Some(token) = session_cookie(&req) {
-        if crate::http::operator::session::operator_of_session(&state, &token)
+        if crate::http::operator::session::operator_of_session(&state, &token, None)
             .await?
             .is_some()
         {
@@ -131,7 +131,8 @@ pub async fn submit(
             Some("The sign-in form expired. Please sign in again.".into()),
         );
     }
-    match open_session(&state, &form.email, form.password).await {
+    let address = crate::http::operator::session::source_address(&req);
+    match open_session(&state, &form.email, form.password, address).await {
         Ok((_, issued, _)) => {
             let max_age = time::Duration::seconds(state.session_ttl.num_seconds());
             let cookie = Cookie::build(SESSION_COOKIE, issued.token)
@@ -178,7 +179,13 @@ pub async fn logout(
 ) -> Result<HttpResponse, ConsoleError> {
     session.check_csrf(&form.csrf)?;
     if let Some(token) = session_cookie(&req) {
-        close_session(&state, &token).await?;
+        let operator = crate::http::operator::session::SignedIn {
+            operator_id: session.operator_id,
+            email: session.email.clone(),
+            role: session.role,
+            source_address: session.source_address.clone(),
+        };
+        close_session(&state, &token, &operator).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();

@@ -13,6 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod landing;
 pub mod login;
+pub mod operator_audit;
 pub mod outbox;
 pub mod pages;
 pub mod plans;
@@ -44,6 +45,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         plans::VIEWS,
         subscriptions::VIEWS,
         product_types::VIEWS,
+        operator_audit::VIEWS,
     ])
 });
 
@@ -86,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(plans::configure)
             .configure(subscriptions::configure)
             .configure(product_types::configure)
+            .configure(operator_audit::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))

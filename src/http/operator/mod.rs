@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod customers;
 pub mod email_templates;
 pub mod error;
+pub mod operator_audit;
 pub mod outbox;
 pub mod session;
 pub mod subscriptions;
@@ -93,6 +94,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
+            .route("/audit", web::get().to(operator_audit::list))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(OperatorApiError::NotFound(
                     "no such operator API endpoint".into(),

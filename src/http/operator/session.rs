@@ -12,11 +12,19 @@ use utoipa::ToSchema;
 use super::error::{ErrorBody, OperatorApiError};
 use super::OperatorState;
 use crate::domain::operator::{Permission, Role};
+use crate::domain::operator_audit::AuditAction;
 use crate::domain::password;
 use crate::domain::token::{csrf_token, hash_token, IssuedToken};
 use crate::http::error::ServerError;
 use crate::http::throttle;
+use crate::store::operator_audit::{self, Actor, AuditEntry};
 use crate::store::{operators, StoreError};
+
+/// The address a request came from: the peer (a proxy's forwarding headers
+/// are not trusted; anyone could send them).
+pub fn source_address(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|peer| peer.ip().to_string())
+}
 
 /// The operator a request is made by.
 #[derive(Debug, Clone)]
@@ -24,9 +32,25 @@ pub struct SignedIn {
     pub operator_id: i64,
     pub email: String,
     pub role: Role,
+    /// The address the request came from, for the audit trail.
+    pub source_address: Option<String>,
 }
 
 impl SignedIn {
+    /// The operator as the audit trail names them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            operator_id: Some(self.operator_id),
+            email: self.email.clone(),
+            source_address: self.source_address.clone(),
+        }
+    }
+
+    /// An audit entry of an action by this operator.
+    pub fn audit(&self, action: AuditAction) -> AuditEntry {
+        AuditEntry::new(self.actor(), action)
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), OperatorApiError> {
         if self.role.allows(permission) {
             Ok(())
@@ -82,6 +106,7 @@ fn presented_token(req: &HttpRequest) -> Option<String> {
 pub async fn operator_of_session(
     state: &OperatorState,
     token: &str,
+    source_address: Option<String>,
 ) -> Result<Option<SignedIn>, OperatorApiError> {
     let hash = hash_token(token);
     let operator = state
@@ -94,6 +119,7 @@ pub async fn operator_of_session(
                 operator_id: operator.id,
                 role: operator.role().map_err(ServerError::from)?,
                 email: operator.email,
+                source_address,
             })
         })
         .transpose()
@@ -106,6 +132,7 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let presented = presented(req);
         let state = req.app_data::<web::Data<OperatorState>>().cloned();
+        let address = source_address(req);
         let unsafe_method = !req.method().is_safe();
         let csrf = req
             .headers()
@@ -125,7 +152,7 @@ impl FromRequest for SignedIn {
                     token
                 }
             };
-            operator_of_session(&state, &token)
+            operator_of_session(&state, &token, address)
                 .await?
                 .ok_or(OperatorApiError::Unauthorized)
         })
@@ -166,10 +193,22 @@ pub async fn open_session(
     state: &OperatorState,
     email: &str,
     password: String,
+    source_address: Option<String>,
 ) -> Result<(SignedIn, IssuedToken, NaiveDateTime), SignInError> {
     let email = email.trim().to_lowercase();
+    let attempt = |operator_id: Option<i64>| Actor {
+        operator_id,
+        email: email.clone(),
+        source_address: source_address.clone(),
+    };
     if let Err(wait) = state.throttle.check(&email) {
         tracing::warn!(%email, "operator sign-in refused: too many failures");
+        record_attempt(
+            state,
+            AuditEntry::new(attempt(None), AuditAction::SignInFailed)
+                .after(serde_json::json!({"reason": "locked"})),
+        )
+        .await?;
         return Err(SignInError::TooManyAttempts(format!(
             "Too many failed sign-ins for this email. Try again in {}.",
             throttle::minutes(wait)
@@ -190,34 +229,71 @@ pub async fn open_session(
     })
     .await
     .map_err(ServerError::internal)?;
-    let Some(operator) = operator.filter(|_| verified) else {
+    let Some(operator) = operator.clone().filter(|_| verified) else {
         state.throttle.failed(&email);
         tracing::info!(%email, "operator sign-in refused");
+        let reason = match &operator {
+            Some(found) if found.disabled_at.is_some() => "disabled",
+            Some(_) => "wrong_password",
+            None => "unknown_email",
+        };
+        record_attempt(
+            state,
+            AuditEntry::new(attempt(operator.map(|o| o.id)), AuditAction::SignInFailed)
+                .after(serde_json::json!({"reason": reason})),
+        )
+        .await?;
         return Err(SignInError::WrongCredentials);
     };
     state.throttle.succeeded(&email);
     let issued = IssuedToken::generate();
     let expires_at = Utc::now().naive_utc() + state.session_ttl;
     let (operator_id, hash) = (operator.id, issued.hash.clone());
+    let entry = AuditEntry::new(attempt(Some(operator.id)), AuditAction::SignedIn);
     state
         .store
-        .run(move |conn| operators::start_session(conn, operator_id, &hash, expires_at))
+        .recording(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| operators::start_session(conn, operator_id, &hash, expires_at)),
+        )
         .await?;
     tracing::info!(operator = %operator.email, "operator signed in");
     let signed_in = SignedIn {
         operator_id: operator.id,
         role: operator.role().map_err(ServerError::from)?,
         email: operator.email,
+        source_address,
     };
     Ok((signed_in, issued, expires_at))
 }
 
-/// Ends the session of a token (sign-out).
-pub async fn close_session(state: &OperatorState, token: &str) -> Result<(), OperatorApiError> {
-    let hash = hash_token(token);
+/// Records a refused sign-in right after it (there is no write to ride with).
+async fn record_attempt(state: &OperatorState, entry: AuditEntry) -> Result<(), SignInError> {
     state
         .store
-        .run(move |conn| operators::end_session(conn, &hash))
+        .run(move |conn| operator_audit::record(conn, &entry))
+        .await?;
+    Ok(())
+}
+
+/// Ends the session of a token (sign-out).
+pub async fn close_session(
+    state: &OperatorState,
+    token: &str,
+    operator: &SignedIn,
+) -> Result<(), OperatorApiError> {
+    let hash = hash_token(token);
+    let entry = operator.audit(AuditAction::SignedOut);
+    state
+        .store
+        .recording(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| operators::end_session(conn, &hash)),
+        )
         .await?;
     Ok(())
 }
@@ -262,10 +338,12 @@ static DECOY_HASH: LazyLock<String> =
 )]
 pub async fn sign_in(
     state: web::Data<OperatorState>,
+    req: HttpRequest,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, OperatorApiError> {
     let SignInRequest { email, password } = body.into_inner();
-    let (operator, issued, expires_at) = open_session(&state, &email, password).await?;
+    let (operator, issued, expires_at) =
+        open_session(&state, &email, password, source_address(&req)).await?;
     Ok(HttpResponse::Created().json(SessionCreated {
         token: issued.token,
         expires_at,
@@ -286,11 +364,11 @@ pub async fn sign_in(
 )]
 pub async fn sign_out(
     state: web::Data<OperatorState>,
-    _operator: SignedIn,
+    operator: SignedIn,
     req: HttpRequest,
 ) -> Result<HttpResponse, OperatorApiError> {
     if let Some(token) = presented_token(&req) {
-        close_session(&state, &token).await?;
+        close_session(&state, &token, &operator).await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
