@@ -33,11 +33,12 @@ pub enum AuditAction {
     OperatorPasswordResetSent,
     OperatorPasswordSet,
     OperatorPasswordChanged,
+    TotpEnabled,
     IntegrationSettingsSaved,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 27] = [
+    pub const ALL: [AuditAction; 28] = [
         Self::SignedIn,
         Self::SignInFailed,
         Self::SignedOut,
@@ -64,6 +65,7 @@ impl AuditAction {
         Self::OperatorPasswordResetSent,
         Self::OperatorPasswordSet,
         Self::OperatorPasswordChanged,
+        Self::TotpEnabled,
         Self::IntegrationSettingsSaved,
     ];
 
@@ -95,6 +97,7 @@ impl AuditAction {
             Self::OperatorPasswordResetSent => "operator_password_reset_sent",
             Self::OperatorPasswordSet => "operator_password_set",
             Self::OperatorPasswordChanged => "operator_password_changed",
+            Self::TotpEnabled => "totp_enabled",
             Self::IntegrationSettingsSaved => "integration_settings_saved",
         }
     }

@@ -6,7 +6,9 @@ use utoipa::{Modify, OpenApi};
 use super::health;
 use super::operator::error::ErrorBody;
 use super::operator::subscriptions as operator_subscriptions;
-use super::operator::{catalog, customers, email_templates, operator_audit, outbox, session};
+use super::operator::{
+    catalog, customers, email_templates, operator_audit, operators, outbox, session,
+};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{
     accounts, addons, fields, fields_wire, subscriptions, subscriptions_wire, users, users_wire,
@@ -93,6 +95,12 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         operator_subscriptions::get,
         operator_subscriptions::of_customer,
         operator_audit::list,
+        operators::list,
+        operators::invite,
+        operators::change,
+        operators::password_reset,
+        operators::own_password,
+        session::second_factor,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -173,6 +181,14 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         customers::ActivationLinkQueued,
         operator_audit::AuditPage,
         operator_audit::AuditEntryView,
+        operators::OperatorAccountView,
+        operators::InviteRequest,
+        operators::Invited,
+        operators::OperatorChange,
+        operators::ResetQueued,
+        operators::PasswordChange,
+        session::SecondFactorRequired,
+        session::SecondFactorRequest,
     )),
     modifiers(&ContractSecurity),
     tags(

@@ -17,6 +17,8 @@ pub struct OperatorRow {
     pub role: String,
     pub created_at: NaiveDateTime,
     pub disabled_at: Option<NaiveDateTime>,
+    /// Set once a second factor (TOTP) is enrolled.
+    pub totp_enabled_at: Option<NaiveDateTime>,
 }
 
 impl OperatorRow {
@@ -124,4 +126,12 @@ pub fn session_operator(
 pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> Result<(), StoreError> {
     diesel::delete(operator_sessions::table.find(token_hash)).execute(conn)?;
     Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OperatorRow>, StoreError> {
+    Ok(operators::table
+        .find(id)
+        .select(OperatorRow::as_select())
+        .first(conn)
+        .optional()?)
 }

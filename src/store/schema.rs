@@ -130,6 +130,9 @@ diesel::table! {
         created_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
         last_sign_in_at -> Nullable<Timestamp>,
+        totp_secret -> Nullable<Text>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
@@ -182,6 +185,7 @@ diesel::table! {
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         mailbox_id -> Nullable<BigInt>,
+        operator_id -> Nullable<BigInt>,
     }
 }
 
@@ -422,6 +426,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    operator_recovery_codes (code_hash) {
+        code_hash -> Text,
+        operator_id -> BigInt,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operator_sign_in_challenges (token_hash) {
+        token_hash -> Text,
+        operator_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(email_template_revisions -> email_templates (template_name));
 diesel::joinable!(outbox -> customers (customer_id));
@@ -470,4 +491,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     psa_customer_agreements,
     operator_audit,
     operator_password_tokens,
+    operator_recovery_codes,
+    operator_sign_in_challenges,
 );

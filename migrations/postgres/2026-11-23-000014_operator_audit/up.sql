@@ -36,3 +36,32 @@ CREATE TABLE operator_password_tokens (
     used_at      TIMESTAMP
 );
 CREATE INDEX operator_password_tokens_operator_id ON operator_password_tokens (operator_id);
+
+-- The set-password mail of an operator (invitation or reset): rendered at
+-- send time with a fresh link, like a mailbox's.
+ALTER TABLE outbox ADD COLUMN operator_id BIGINT;
+
+-- Two-factor sign-in (TOTP). The secret is kept in base32 so that codes can
+-- be checked; it should be sealed with the integrations' secret key once that
+-- exists. A secret without totp_enabled_at is an enrolment not yet confirmed.
+ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+ALTER TABLE operators ADD COLUMN totp_enabled_at TIMESTAMP;
+-- The last time step a code was taken for: a code works once.
+ALTER TABLE operators ADD COLUMN totp_last_step BIGINT;
+
+-- One-time recovery codes, SHA-256 only.
+CREATE TABLE operator_recovery_codes (
+    code_hash    TEXT PRIMARY KEY,
+    operator_id  BIGINT NOT NULL REFERENCES operators (id),
+    used_at      TIMESTAMP
+);
+CREATE INDEX operator_recovery_codes_operator_id ON operator_recovery_codes (operator_id);
+
+-- A sign-in whose password was right and whose second factor is awaited.
+CREATE TABLE operator_sign_in_challenges (
+    token_hash   TEXT PRIMARY KEY,
+    operator_id  BIGINT NOT NULL REFERENCES operators (id),
+    created_at   TIMESTAMP NOT NULL,
+    expires_at   TIMESTAMP NOT NULL
+);
+CREATE INDEX operator_sign_in_challenges_operator_id ON operator_sign_in_challenges (operator_id);

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod landing;
 pub mod login;
 pub mod operator_audit;
+pub mod operators;
 pub mod outbox;
 pub mod pages;
 pub mod plans;
@@ -21,6 +22,7 @@ pub mod product_types;
 pub mod session;
 pub mod subscriptions;
 pub mod sync_options;
+pub mod totp;
 
 use std::sync::LazyLock;
 
@@ -46,6 +48,8 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         subscriptions::VIEWS,
         product_types::VIEWS,
         operator_audit::VIEWS,
+        operators::VIEWS,
+        totp::VIEWS,
     ])
 });
 
@@ -89,6 +93,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(subscriptions::configure)
             .configure(product_types::configure)
             .configure(operator_audit::configure)
+            .configure(operators::configure)
+            .configure(totp::configure)
             .route("/integrations", web::get().to(integrations))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))

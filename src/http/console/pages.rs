@@ -67,6 +67,7 @@ pub struct Nav {
     pub subscriptions: bool,
     pub integrations: bool,
     pub audit: bool,
+    pub operators: bool,
     /// May change what the sections show (not only read).
     pub edit_templates: bool,
     pub manage_customers: bool,
@@ -87,6 +88,7 @@ impl Nav {
             subscriptions: role.allows(Permission::ReadCustomers),
             integrations: role.allows(Permission::ManageIntegrations),
             audit: role.allows(Permission::ReadOperatorAudit),
+            operators: role.allows(Permission::ManageOperators),
             edit_templates: role.allows(Permission::EditTemplates),
             manage_customers: role.allows(Permission::ManageCustomers),
             manage_sync_options: role.allows(Permission::ManageSyncOptions),

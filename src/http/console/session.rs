@@ -37,6 +37,17 @@ impl ConsoleSession {
         }
     }
 
+    /// The same operator as the operator API's handlers see them.
+    pub fn as_operator(&self) -> crate::http::operator::session::SignedIn {
+        crate::http::operator::session::SignedIn {
+            operator_id: self.operator_id,
+            email: self.email.clone(),
+            role: self.role,
+            source_address: self.source_address.clone(),
+            must_enrol_totp: false,
+        }
+    }
+
     /// An audit entry of an action by this operator.
     pub fn audit(&self, action: AuditAction) -> AuditEntry {
         AuditEntry::new(self.actor(), action)
@@ -82,6 +93,7 @@ impl FromRequest for ConsoleSession {
         let token = session_cookie(req);
         let state = req.app_data::<web::Data<OperatorState>>().cloned();
         let address = source_address(req);
+        let enrolling = req.path().starts_with("/console/totp") || req.path() == "/console/logout";
         let next = match req.uri().query() {
             Some(query) => format!("{}?{query}", req.path()),
             None => req.path().to_owned(),
@@ -93,6 +105,9 @@ impl FromRequest for ConsoleSession {
             let operator = operator_of_session(&state, &token, address)
                 .await?
                 .ok_or(ConsoleError::SignIn { next })?;
+            if operator.must_enrol_totp && !enrolling {
+                return Err(ConsoleError::EnrolTotp);
+            }
             Ok(ConsoleSession {
                 operator_id: operator.operator_id,
                 email: operator.email,

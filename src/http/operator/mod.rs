@@ -7,6 +7,7 @@ pub mod customers;
 pub mod email_templates;
 pub mod error;
 pub mod operator_audit;
+pub mod operators;
 pub mod outbox;
 pub mod session;
 pub mod subscriptions;
@@ -36,6 +37,8 @@ pub struct OperatorState {
     pub catalog: Arc<crate::store::sync_options::CatalogCache>,
     /// Whether session cookies are marked Secure (the public URL is https).
     pub secure_cookies: bool,
+    /// Super Admins without a second factor may only enrol one.
+    pub require_totp_for_super_admins: bool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,6 +56,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(path)
             .route("/sessions", web::post().to(session::sign_in))
             .route("/sessions/current", web::delete().to(session::sign_out))
+            .route(
+                "/sessions/second-factor",
+                web::post().to(session::second_factor),
+            )
             .route("/me", web::get().to(session::me))
             .route("/templates", web::get().to(email_templates::list))
             .route("/templates/{name}", web::get().to(email_templates::get))
@@ -95,6 +102,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/outbox", web::get().to(outbox::list))
             .route("/outbox/{id}/retry", web::post().to(outbox::retry))
             .route("/audit", web::get().to(operator_audit::list))
+            .route("/operators", web::get().to(operators::list))
+            .route("/operators", web::post().to(operators::invite))
+            .route("/operators/{id}", web::patch().to(operators::change))
+            .route(
+                "/operators/{id}/password-reset",
+                web::post().to(operators::password_reset),
+            )
+            .route("/me/password", web::put().to(operators::own_password))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(OperatorApiError::NotFound(
                     "no such operator API endpoint".into(),
