@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalog;
 pub mod connection;
 pub mod customers;
+pub mod dashboard;
 pub mod email_templates;
 pub mod mailboxes;
 pub mod migrations;

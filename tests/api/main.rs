@@ -19,6 +19,7 @@ mod console_mailboxes;
 mod console_security;
 mod console_settings;
 mod console_subscriptions;
+mod dashboard;
 mod documents;
 mod fields;
 mod mailbox_passwords;

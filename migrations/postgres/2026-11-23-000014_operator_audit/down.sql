@@ -1,3 +1,6 @@
+DROP INDEX audit_log_occurred_at;
+DROP INDEX customers_created_at;
+DROP INDEX customers_status;
 DROP TABLE operator_sign_in_challenges;
 DROP TABLE operator_recovery_codes;
 ALTER TABLE operators DROP COLUMN totp_last_step;

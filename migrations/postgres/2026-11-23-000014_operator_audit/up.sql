@@ -65,3 +65,8 @@ CREATE TABLE operator_sign_in_challenges (
     expires_at   TIMESTAMP NOT NULL
 );
 CREATE INDEX operator_sign_in_challenges_operator_id ON operator_sign_in_challenges (operator_id);
+
+-- The dashboard's aggregates: each one an index-only count.
+CREATE INDEX customers_status ON customers (status);
+CREATE INDEX customers_created_at ON customers (created_at);
+CREATE INDEX audit_log_occurred_at ON audit_log (occurred_at, endpoint, result_code);

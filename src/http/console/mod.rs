@@ -8,6 +8,7 @@
 pub mod customer_actions;
 pub mod customer_mailboxes;
 pub mod customers;
+pub mod dashboard;
 pub mod email_templates;
 pub mod error;
 pub mod keys;
@@ -50,6 +51,7 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         operator_audit::VIEWS,
         operators::VIEWS,
         totp::VIEWS,
+        dashboard::VIEWS,
     ])
 });
 
@@ -77,8 +79,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                          frame-ancestors 'none'",
                     )),
             )
-            .route("", web::get().to(home))
-            .route("/", web::get().to(home))
+            .route("", web::get().to(dashboard::show))
+            .route("/", web::get().to(dashboard::show))
             .route("/assets/console.css", web::get().to(pages::stylesheet))
             .route("/assets/console.js", web::get().to(pages::script))
             .configure(login::configure)
@@ -100,12 +102,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
             })),
     );
-}
-
-/// The console's first page (after sign-in): the customers, which every
-/// role may read.
-async fn home(_signed_in: ConsoleSession) -> HttpResponse {
-    pages::see_other("/console/customers")
 }
 
 /// Integrations with PSA and billing platforms come in a later issue.
