@@ -122,3 +122,82 @@ async fn the_dashboard_shows_what_the_database_holds(backend: Backend) {
     assert_eq!(number(&html, "mail-queued"), of("queued"));
     assert!(html.contains("<svg"), "the chart is drawn on the server");
 }
+
+/// Measures the dashboard's queries over a large database (BENCHMARKS.md):
+/// `DASHBOARD_CUSTOMERS` customers (default 100 000) and `DASHBOARD_CALLS`
+/// audit rows (default 1 000 000) spread over 30 days, seeded in SQL.
+/// `cargo test --test api dashboard_at_scale -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: seeds a large database"]
+async fn dashboard_at_scale() {
+    let size = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (customers, calls) = (
+        size("DASHBOARD_CUSTOMERS", 100_000),
+        size("DASHBOARD_CALLS", 1_000_000),
+    );
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if !crate::helpers::backend_available(backend) {
+            continue;
+        }
+        let app = spawn_app(backend).await;
+        let seeded = std::time::Instant::now();
+        app.with_store(move |conn| {
+            let application: i64 = mailroom::store::schema::applications::table
+                .select(mailroom::store::schema::applications::id)
+                .first(conn)?;
+            let (series, customer_time, call_time) = match conn {
+                mailroom::store::DbConnection::Sqlite(_) => (
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {N}) SELECT i FROM n",
+                    "datetime('now', '-' || (i % 60) || ' days')",
+                    "datetime('now', '-' || (i % 720) || ' hours')",
+                ),
+                mailroom::store::DbConnection::Postgres(_) => (
+                    "SELECT generate_series(1, {N}) AS i",
+                    "now() - (i % 60) * interval '1 day'",
+                    "now() - (i % 720) * interval '1 hour'",
+                ),
+            };
+            diesel::sql_query(format!(
+                "INSERT INTO customers (external_id, application_id, name, status, created_at, updated_at) \
+                 SELECT 'bench-' || i, {application}, 'Customer ' || i, \
+                 CASE WHEN i % 10 = 0 THEN 'suspended' ELSE 'active' END, {customer_time}, {customer_time} \
+                 FROM ({}) AS n",
+                series.replace("{N}", &customers.to_string())
+            ))
+            .execute(conn)?;
+            diesel::sql_query(format!(
+                "INSERT INTO audit_log (occurred_at, endpoint, result_code, http_status, duration_us) \
+                 SELECT {call_time}, CASE i % 4 WHEN 0 THEN 'Accounts/Exists' WHEN 1 THEN 'Accounts/Synchronize' \
+                 WHEN 2 THEN 'Subscriptions/Create' ELSE 'Users/Add' END, i % 3, 200, 1000 FROM ({}) AS n",
+                series.replace("{N}", &calls.to_string())
+            ))
+            .execute(conn)?;
+            // Fresh statistics, as a long-running database has.
+            diesel::sql_query("ANALYZE").execute(conn)?;
+            Ok(())
+        })
+        .await;
+        println!(
+            "{backend:?}: seeded {customers} customers, {calls} calls in {:?}",
+            seeded.elapsed()
+        );
+        let console = console_login(&app, Role::MailAdmin).await;
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let started = std::time::Instant::now();
+            let page = console.get("/console/").await;
+            times.push(started.elapsed());
+            assert_eq!(page.status, StatusCode::OK);
+        }
+        times.sort();
+        println!(
+            "{backend:?}: GET /console/ min {:?}, median {:?}, max {:?}",
+            times[0], times[3], times[6]
+        );
+    }
+}
