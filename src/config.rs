@@ -44,6 +44,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// How long an operator session lasts, in seconds.
     pub operator_session_secs: u64,
+    /// Super Admins must enrol a second factor (TOTP) before anything else.
+    pub require_totp_for_super_admins: bool,
     pub retention: RetentionSettings,
     pub scheduler: SchedulerSettings,
     pub integrations: IntegrationsSettings,
@@ -289,6 +291,7 @@ impl Default for Settings {
             operator: OperatorProfile::default(),
             mail: MailSettings::default(),
             operator_session_secs: 12 * 3600,
+            require_totp_for_super_admins: false,
             retention: RetentionSettings::default(),
             scheduler: SchedulerSettings::default(),
             integrations: IntegrationsSettings::default(),

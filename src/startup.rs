@@ -128,7 +128,12 @@ impl Application {
         store
             .run(|conn| {
                 email_templates::seed(conn, ACCESS_INSTRUCTIONS, &default_access_instructions())?;
-                email_templates::seed(conn, MAILBOX_SET_PASSWORD, &default_mailbox_set_password())
+                email_templates::seed(conn, MAILBOX_SET_PASSWORD, &default_mailbox_set_password())?;
+                email_templates::seed(
+                    conn,
+                    crate::domain::template::OPERATOR_SET_PASSWORD,
+                    &crate::notify::template::default_operator_set_password(),
+                )
             })
             .await?;
 
@@ -218,6 +223,7 @@ impl Application {
             catalog: Arc::clone(&contract_catalog),
             secure_cookies: settings.public_url_for(port).starts_with("https://"),
             integrations,
+            require_totp_for_super_admins: settings.require_totp_for_super_admins,
         });
         let activation_pages = web::Data::new(ActivationPages::new(
             store.clone(),

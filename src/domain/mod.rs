@@ -7,6 +7,8 @@ pub mod customer;
 pub mod identity;
 pub mod mailbox;
 pub mod operator;
+pub mod operator_account;
+pub mod operator_audit;
 pub mod password;
 pub mod psa_sync;
 pub mod result_code;
@@ -15,5 +17,6 @@ pub mod subscription;
 pub mod sync_options;
 pub mod template;
 pub mod token;
+pub mod totp;
 
 pub use result_code::{Rejection, ResultCode};

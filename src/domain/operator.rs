@@ -34,6 +34,10 @@ pub enum Permission {
     ManageCatalog,
     ManageApplicationKeys,
     ManageIntegrations,
+    /// Read the operator audit trail.
+    ReadOperatorAudit,
+    /// Invite, disable, re-enable operators and change their roles.
+    ManageOperators,
 }
 
 impl Role {
@@ -80,7 +84,9 @@ impl Role {
             }
             EditTemplates | SendTestMail | RetryMail | ManageCustomers | ManageSyncOptions
             | ManageCatalog => Role::Admin,
-            ManageApplicationKeys | ManageIntegrations => Role::SuperAdmin,
+            ManageApplicationKeys | ManageIntegrations | ReadOperatorAudit | ManageOperators => {
+                Role::SuperAdmin
+            }
         };
         self >= least
     }
@@ -109,7 +115,7 @@ mod tests {
         // role is answered (columns: Mail Admin, Admin, Super Admin).
         const Y: bool = true;
         const N: bool = false;
-        let table: [(Permission, [bool; 3]); 13] = [
+        let table: [(Permission, [bool; 3]); 15] = [
             (ReadTemplates, [Y, Y, Y]),
             (PreviewTemplates, [Y, Y, Y]),
             (EditTemplates, [N, Y, Y]),
@@ -123,6 +129,8 @@ mod tests {
             (ManageCatalog, [N, Y, Y]),
             (ManageApplicationKeys, [N, N, Y]),
             (ManageIntegrations, [N, N, Y]),
+            (ReadOperatorAudit, [N, N, Y]),
+            (ManageOperators, [N, N, Y]),
         ];
         let roles = [Role::MailAdmin, Role::Admin, Role::SuperAdmin];
         for (permission, expected) in table {
@@ -157,7 +165,9 @@ mod tests {
                 | ReadCatalog
                 | ManageCatalog
                 | ManageApplicationKeys
-                | ManageIntegrations => {}
+                | ManageIntegrations
+                | ReadOperatorAudit
+                | ManageOperators => {}
             }
             assert!(!listed.contains(&permission), "{permission:?} twice");
             listed.push(permission);

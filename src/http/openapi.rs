@@ -8,7 +8,9 @@ use super::operator::error::ErrorBody;
 use super::operator::integration_runs;
 use super::operator::integrations;
 use super::operator::subscriptions as operator_subscriptions;
-use super::operator::{catalog, customers, email_templates, outbox, session};
+use super::operator::{
+    catalog, customers, email_templates, operator_audit, operators, outbox, session,
+};
 use super::service_manager::auth::{API_KEY_HEADER, APPLICATION_ID_HEADER};
 use super::service_manager::{
     accounts, addons, fields, fields_wire, subscriptions, subscriptions_wire, users, users_wire,
@@ -111,6 +113,13 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         integrations::get_customer,
         integrations::put_customer,
         integrations::delete_customer,
+        operator_audit::list,
+        operators::list,
+        operators::invite,
+        operators::change,
+        operators::password_reset,
+        operators::own_password,
+        session::second_factor,
     ),
     components(schemas(
         wire::AccountDefinition,
@@ -209,6 +218,16 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         integrations::CustomerConnectWise,
         integrations::CustomerAgreementView,
         integrations::AgreementAssignment,
+        operator_audit::AuditPage,
+        operator_audit::AuditEntryView,
+        operators::OperatorAccountView,
+        operators::InviteRequest,
+        operators::Invited,
+        operators::OperatorChange,
+        operators::ResetQueued,
+        operators::PasswordChange,
+        session::SecondFactorRequired,
+        session::SecondFactorRequest,
     )),
     modifiers(&ContractSecurity),
     tags(

@@ -21,7 +21,9 @@ use crate::domain::token::IssuedToken;
 use crate::store::customers::{self, CustomerDetails};
 use crate::store::outbox::OutboxRow;
 use crate::store::sync_options::CatalogCache;
-use crate::store::{activation, applications, email_templates, Store, StoreError};
+use crate::store::{
+    activation, applications, email_templates, operator_accounts, Store, StoreError,
+};
 use crate::telemetry::error_chain;
 use template::{
     CompiledTemplate, KnownFields, MergeContext, RenderedMessage, TemplateError, TemplateSource,
@@ -32,6 +34,8 @@ pub const ACTIVATION_PATH: &str = "/activate/";
 
 /// The path of mailboxes' set-password links, under the public URL.
 pub const MAILBOX_PASSWORD_PATH: &str = "/mailbox-password/";
+/// Where an operator's set-password link leads (the console serves it).
+pub const OPERATOR_PASSWORD_PATH: &str = "/console/set-password/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -234,6 +238,78 @@ impl Notifier {
         }
     }
 
+    /// An operator's set-password mail (invitation or reset): a fresh
+    /// one-time link to the console's set-password page, to the operator's
+    /// address; only the link's hash is stored.
+    async fn prepare_operator_mail(
+        &self,
+        row: &OutboxRow,
+        operator_id: i64,
+        compiled: Arc<CompiledTemplate>,
+    ) -> Result<Preparation, NotifyError> {
+        let outbox_id = row.id;
+        let (facts, superseded) = self
+            .store
+            .run(move |conn| {
+                Ok((
+                    operator_accounts::mail_facts(conn, operator_id)?,
+                    operator_accounts::newer_operator_mail_queued(conn, operator_id, outbox_id)?,
+                ))
+            })
+            .await?;
+        if superseded {
+            return Ok(Preparation::Cancel(
+                "a newer set-password link was asked for this operator".into(),
+            ));
+        }
+        let Some(facts) = facts else {
+            return Ok(Preparation::Cancel("the operator no longer exists".into()));
+        };
+        if facts.disabled {
+            return Ok(Preparation::Cancel("the operator is disabled".into()));
+        }
+        let purpose = if facts.has_password {
+            "reset"
+        } else {
+            "invite"
+        };
+        let token = IssuedToken::generate();
+        let expires_at = Utc::now().naive_utc() + self.settings.activation_ttl;
+        let hash = token.hash.clone();
+        self.store
+            .run(move |conn| {
+                operator_accounts::issue_token(
+                    conn,
+                    operator_id,
+                    outbox_id,
+                    &hash,
+                    purpose,
+                    expires_at,
+                )
+            })
+            .await?;
+        let operator = &self.settings.operator;
+        let context = MergeContext {
+            operator_name: Some(operator.name.clone()),
+            operator_support_email: Some(operator.support_email.clone()),
+            operator_portal_url: Some(operator.portal_url.clone()),
+            support_email: Some(operator.support_email.clone()),
+            password_url: Some(format!(
+                "{}{OPERATOR_PASSWORD_PATH}{}",
+                self.settings.public_url, token.token
+            )),
+            password_expires_at: Some(expires_at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            ..MergeContext::default()
+        };
+        Ok(match compiled.render(&context) {
+            Ok(rendered) => Preparation::Send(PreparedMail {
+                recipient: facts.email,
+                rendered,
+            }),
+            Err(error) => Preparation::Fail(error_chain(&error)),
+        })
+    }
+
     /// Renders an outbox row for sending. A customer's access instructions
     /// get a fresh activation link (only its hash is stored); a retried mail
     /// gets another one, and any of them activates the account once.
@@ -243,6 +319,9 @@ impl Notifier {
             Err(error) if error.is_transient() => return Err(error),
             Err(error) => return Ok(Preparation::Fail(error_chain(&error))),
         };
+        if let Some(operator_id) = row.operator_id {
+            return self.prepare_operator_mail(row, operator_id, compiled).await;
+        }
         let Some(customer_id) = row.customer_id else {
             // A test mail: sample values, to the address given.
             let Some(recipient) = row.recipient.clone() else {

@@ -267,6 +267,101 @@ enum Isolation {
     RowLocks,
 }
 
+/// A row written in the same transaction as whatever a unit of work
+/// commits: the operator audit trail's row of the action being done.
+pub trait PendingRow: Send + Sync {
+    fn write(&self, conn: &mut DbConnection) -> Result<(), diesel::result::Error>;
+}
+
+/// Where a pending row waits until a write transaction takes it; shared by
+/// the store calls of one operator action (see `Store::recording`).
+pub type PendingSlot = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<dyn PendingRow>>>>;
+
+thread_local! {
+    /// The slot of the action this blocking thread is working for, if any.
+    static PENDING: std::cell::RefCell<Option<PendingSlot>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` with `slot` as this thread's pending row.
+pub(crate) fn with_pending_slot<T>(slot: Option<PendingSlot>, work: impl FnOnce() -> T) -> T {
+    struct Reset(Option<PendingSlot>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            PENDING.with(|pending| *pending.borrow_mut() = previous);
+        }
+    }
+    let previous = PENDING.with(|pending| std::mem::replace(&mut *pending.borrow_mut(), slot));
+    let _reset = Reset(previous);
+    work()
+}
+
+fn has_pending_row() -> bool {
+    PENDING.with(|pending| {
+        pending.borrow().as_ref().is_some_and(|slot| {
+            slot.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some()
+        })
+    })
+}
+
+#[derive(diesel::QueryableByName)]
+struct Changes {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    changes: i64,
+}
+
+fn sqlite_total_changes(conn: &mut SqliteConnection) -> Result<i64, diesel::result::Error> {
+    use diesel::RunQueryDsl;
+    Ok(diesel::sql_query("SELECT total_changes() AS changes")
+        .get_result::<Changes>(conn)?
+        .changes)
+}
+
+/// Whether the open transaction has written a row.
+fn transaction_wrote(
+    conn: &mut DbConnection,
+    sqlite_changes_at_start: Option<i64>,
+) -> Result<bool, diesel::result::Error> {
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            Ok(sqlite_total_changes(sqlite)? != sqlite_changes_at_start.unwrap_or(0))
+        }
+        // A transaction id is assigned at the first write.
+        DbConnection::Postgres(pg) => Ok(diesel::sql_query(
+            "SELECT CAST(count(*) AS BIGINT) AS changes \
+             WHERE pg_current_xact_id_if_assigned() IS NOT NULL",
+        )
+        .get_result::<Changes>(pg)?
+        .changes
+            > 0),
+    }
+}
+
+fn take_pending_row() -> Option<std::sync::Arc<dyn PendingRow>> {
+    PENDING.with(|pending| {
+        pending.borrow().as_ref().and_then(|slot| {
+            slot.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        })
+    })
+}
+
+/// Puts a row back when its transaction did not commit (a retry takes it again).
+fn restore_pending_row(row: Option<std::sync::Arc<dyn PendingRow>>) {
+    let Some(row) = row else { return };
+    PENDING.with(|pending| {
+        if let Some(slot) = pending.borrow().as_ref() {
+            *slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(row);
+        }
+    });
+}
+
 /// SQLite admits one writer at a time, and a writer that finds the lock
 /// taken sleeps and polls (its busy handler), which under load turns into
 /// long tail latencies. Writers of this process queue here instead and take
@@ -298,9 +393,36 @@ where
             },
         )?,
     }
+    // SQLite tells whether the transaction wrote by its change counter.
+    let changes_at_start = match conn {
+        DbConnection::Sqlite(sqlite) if has_pending_row() => Some(sqlite_total_changes(sqlite)?),
+        _ => None,
+    };
     match work(conn) {
         Ok(value) => {
-            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            // The row an operator's action asked for (see `Store::recording`)
+            // goes in with the action's first transaction that writes
+            // anything (one that only read, or refused, leaves it waiting).
+            let pending = match has_pending_row() && transaction_wrote(conn, changes_at_start)? {
+                true => take_pending_row(),
+                false => None,
+            };
+            if let Some(row) = &pending {
+                if let Err(error) = row.write(conn) {
+                    restore_pending_row(pending);
+                    let _ =
+                        <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(
+                            conn,
+                        );
+                    return Err(error.into());
+                }
+            }
+            if let Err(error) =
+                <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)
+            {
+                restore_pending_row(pending);
+                return Err(error.into());
+            }
             Ok(value)
         }
         Err(error) => {

@@ -9,12 +9,16 @@ pub mod audit;
 pub mod catalog;
 pub mod connection;
 pub mod customers;
+pub mod dashboard;
 pub mod email_templates;
 pub mod integrations;
 pub mod jobs;
 pub mod mailbox_usage;
 pub mod mailboxes;
 pub mod migrations;
+pub mod operator_accounts;
+pub mod operator_audit;
+pub mod operator_totp;
 pub mod operators;
 pub mod outbox;
 pub mod psa;
@@ -26,7 +30,12 @@ pub mod sync_options;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::RunQueryDsl;
 
-pub use connection::{DbConnection, DbPool, DbTarget, PoolOptions};
+pub use connection::{DbConnection, DbPool, DbTarget, PendingRow, PoolOptions};
+
+use std::future::Future;
+use std::sync::Arc;
+
+use connection::PendingSlot;
 
 /// The error type of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +140,11 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     }
 }
 
+tokio::task_local! {
+    /// The audit row of the operator action a task is doing: [`Store::recording`].
+    static PENDING_ACTION: PendingSlot;
+}
+
 /// Handle to the database, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -158,14 +172,76 @@ impl Store {
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
+        let pending = PENDING_ACTION.try_with(Clone::clone).ok();
         tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut conn = pool.get()?;
-                work(&mut conn)
+                connection::with_pending_slot(pending, || {
+                    let mut conn = pool.get()?;
+                    work(&mut conn)
+                })
             })
         })
         .await
         .map_err(StoreError::TaskFailed)?
+    }
+
+    /// Runs an operator's action (`action`, whatever store calls it makes)
+    /// and writes `row` (its audit row) in the first transaction of the
+    /// action that writes anything, so that the action and its record stand
+    /// or fall together. An action that succeeds without writing in a
+    /// transaction (nothing to change, or a single statement) gets the row
+    /// written right after; a failed one gets none.
+    pub async fn recording<T, E, A>(&self, row: Arc<dyn PendingRow>, action: A) -> Result<T, E>
+    where
+        A: Future<Output = Result<T, E>>,
+        E: From<StoreError>,
+    {
+        self.recording_when(row, action, |_| true).await
+    }
+
+    /// [`Store::recording`] for an action that answers `None` when there was
+    /// nothing to act on (no such row): then no row is written.
+    pub async fn recording_some<T, E, A>(
+        &self,
+        row: Arc<dyn PendingRow>,
+        action: A,
+    ) -> Result<Option<T>, E>
+    where
+        A: Future<Output = Result<Option<T>, E>>,
+        E: From<StoreError>,
+    {
+        self.recording_when(row, action, Option::is_some).await
+    }
+
+    /// [`Store::recording`] for an action whose answer says whether it
+    /// happened (`happened`); a refusal gets no row.
+    pub async fn recording_when<T, E, A>(
+        &self,
+        row: Arc<dyn PendingRow>,
+        action: A,
+        happened: impl FnOnce(&T) -> bool,
+    ) -> Result<T, E>
+    where
+        A: Future<Output = Result<T, E>>,
+        E: From<StoreError>,
+    {
+        let slot: PendingSlot = Arc::new(std::sync::Mutex::new(Some(row)));
+        let outcome = PENDING_ACTION.scope(slot.clone(), action).await;
+        let unwritten = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Ok(value), Some(row)) = (&outcome, unwritten) {
+            if happened(value) {
+                self.run(move |conn| {
+                    connection::write_transaction(conn, |conn| {
+                        Ok::<_, StoreError>(row.write(conn)?)
+                    })
+                })
+                .await?;
+            }
+        }
+        outcome
     }
 
     /// The same as [`Store::run`], for callers that are not async (the CLI).

@@ -3,7 +3,7 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::connection::DbConnection;
+use super::connection::{write_transaction, DbConnection};
 use super::schema::{operator_sessions, operators};
 use super::StoreError;
 use crate::domain::operator::Role;
@@ -17,6 +17,8 @@ pub struct OperatorRow {
     pub role: String,
     pub created_at: NaiveDateTime,
     pub disabled_at: Option<NaiveDateTime>,
+    /// Set once a second factor (TOTP) is enrolled.
+    pub totp_enabled_at: Option<NaiveDateTime>,
 }
 
 impl OperatorRow {
@@ -74,29 +76,35 @@ pub fn find_by_email(
         .optional()?)
 }
 
+/// Opens a session and notes the sign-in, in one transaction.
 pub fn start_session(
     conn: &mut DbConnection,
     operator_id: i64,
     token_hash: &str,
     expires_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let now = Utc::now().naive_utc();
-    // Sign-in is rare: a good moment to forget the operator's old sessions.
-    diesel::delete(
-        operator_sessions::table
-            .filter(operator_sessions::operator_id.eq(operator_id))
-            .filter(operator_sessions::expires_at.le(now)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(operator_sessions::table)
-        .values((
-            operator_sessions::token_hash.eq(token_hash),
-            operator_sessions::operator_id.eq(operator_id),
-            operator_sessions::created_at.eq(now),
-            operator_sessions::expires_at.eq(expires_at),
-        ))
+    write_transaction(conn, |conn| {
+        let now = Utc::now().naive_utc();
+        // Sign-in is rare: a good moment to forget the operator's old sessions.
+        diesel::delete(
+            operator_sessions::table
+                .filter(operator_sessions::operator_id.eq(operator_id))
+                .filter(operator_sessions::expires_at.le(now)),
+        )
         .execute(conn)?;
-    Ok(())
+        diesel::insert_into(operator_sessions::table)
+            .values((
+                operator_sessions::token_hash.eq(token_hash),
+                operator_sessions::operator_id.eq(operator_id),
+                operator_sessions::created_at.eq(now),
+                operator_sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        diesel::update(operators::table.find(operator_id))
+            .set(operators::last_sign_in_at.eq(now))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// The enabled operator whose unexpired session has this token hash.
@@ -118,4 +126,12 @@ pub fn session_operator(
 pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> Result<(), StoreError> {
     diesel::delete(operator_sessions::table.find(token_hash)).execute(conn)?;
     Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OperatorRow>, StoreError> {
+    Ok(operators::table
+        .find(id)
+        .select(OperatorRow::as_select())
+        .first(conn)
+        .optional()?)
 }

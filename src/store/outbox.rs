@@ -84,6 +84,8 @@ pub struct OutboxRow {
     pub sent_at: Option<NaiveDateTime>,
     /// The mailbox a set-password mail is for.
     pub mailbox_id: Option<i64>,
+    /// The operator an operator's set-password mail is for.
+    pub operator_id: Option<i64>,
 }
 
 /// An outbox row with the ExternalID of its customer, for listings.
@@ -172,6 +174,22 @@ pub fn queue_for_mailbox(
     )?;
     diesel::update(outbox::table.find(row.id))
         .set(outbox::mailbox_id.eq(mailbox_id))
+        .execute(conn)?;
+    Ok(row.id)
+}
+
+/// Queues the set-password mail of an operator (an invitation or a
+/// reset), addressed to the operator's email when it is sent.
+pub fn queue_for_operator(
+    conn: &mut DbConnection,
+    dedupe_key: &str,
+    template_name: &str,
+    operator_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    let row = insert(conn, dedupe_key, template_name, None, None, now)?;
+    diesel::update(outbox::table.find(row.id))
+        .set(outbox::operator_id.eq(operator_id))
         .execute(conn)?;
     Ok(row.id)
 }

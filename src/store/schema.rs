@@ -129,6 +129,10 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
+        last_sign_in_at -> Nullable<Timestamp>,
+        totp_secret -> Nullable<Text>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
@@ -181,6 +185,7 @@ diesel::table! {
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         mailbox_id -> Nullable<BigInt>,
+        operator_id -> Nullable<BigInt>,
     }
 }
 
@@ -406,6 +411,49 @@ diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
 diesel::joinable!(customer_sync_options -> customers (customer_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
+diesel::table! {
+    operator_audit (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        operator_id -> Nullable<BigInt>,
+        operator_email -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        source_address -> Nullable<Text>,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operator_password_tokens (token_hash) {
+        token_hash -> Text,
+        operator_id -> BigInt,
+        purpose -> Text,
+        outbox_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operator_recovery_codes (code_hash) {
+        code_hash -> Text,
+        operator_id -> BigInt,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operator_sign_in_challenges (token_hash) {
+        token_hash -> Text,
+        operator_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(email_template_revisions -> email_templates (template_name));
 diesel::joinable!(outbox -> customers (customer_id));
@@ -454,4 +502,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     psa_service_mappings,
     psa_customer_agreements,
     mailbox_usage_changes,
+    operator_audit,
+    operator_password_tokens,
+    operator_recovery_codes,
+    operator_sign_in_challenges,
 );

@@ -972,3 +972,128 @@ async fn super_admin_maps_a_service_and_assigns_an_agreement() {
 async fn browser_connectwise_mappings() {
     super_admin_maps_a_service_and_assigns_an_agreement().await;
 }
+
+/// Issue 16: an invited operator sets a password from the mailed link,
+/// signs in, enrols TOTP, signs in again with a computed code, and the
+/// dashboard shows the customers there are.
+async fn invited_operator_signs_in_with_totp_and_sees_the_dashboard() {
+    let _turn = ONE_BROWSER.acquire().await.unwrap();
+    let Some(browser) = Browser::start("invite-totp").await else {
+        return;
+    };
+    let smtp = crate::smtp::SmtpServer::start(crate::smtp::Behaviour::Accept).await;
+    let app =
+        crate::helpers::spawn_app_with(Backend::Sqlite, crate::notifications::smtp_on(smtp.port()))
+            .await;
+    for n in 0..2 {
+        app.synchronize(&account(&format!("t{n}"), &format!("totp{n}.example")))
+            .await;
+    }
+    browser.sign_in(&app, Role::SuperAdmin).await;
+    browser.goto(&app, "/console/operators").await;
+    browser
+        .fill("#invite-email", "invited.browser@example.com")
+        .await;
+    browser
+        .find("#invite button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("#notice").await;
+    browser.screenshot("invited").await;
+    // Two access mails of the customers, then the invitation.
+    let mails = smtp.wait_for(3, crate::notifications::WAIT).await;
+    let invitation = mails
+        .iter()
+        .find(|m| m.rcpt_to == vec!["invited.browser@example.com".to_owned()])
+        .expect("the invitation");
+    let link = invitation
+        .text_body
+        .split_whitespace()
+        .find(|word| word.contains("/console/set-password/"))
+        .expect("a link");
+    let path = &link[link.find("/console/").unwrap()..];
+    // Signed out, as the invitee's browser would be.
+    browser.find("form.who button").await.click().await.unwrap();
+    browser.goto(&app, path).await;
+    assert!(browser
+        .text("#operator-email")
+        .await
+        .contains("invited.browser@example.com"));
+    let password = "Browser chosen pass 9";
+    browser.fill("#password", password).await;
+    browser.fill("#confirm", password).await;
+    browser
+        .find("#set-password button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.fill("#email", "invited.browser@example.com").await;
+    browser.fill("#password", password).await;
+    browser
+        .find("form[action='/console/login'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("form.who").await;
+    // Enrol: read the key the page shows, compute the code here.
+    browser.goto(&app, "/console/totp").await;
+    browser.find("#totp-qr svg").await;
+    let secret = browser.text("#totp-secret").await;
+    let totp = |offset: i64| {
+        let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
+        let now = chrono::Utc::now().timestamp() + offset * 30;
+        totp_rs::TOTP::new_unchecked(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            bytes,
+            None,
+            String::new(),
+        )
+        .generate(now as u64)
+    };
+    browser.fill("#code", &totp(0)).await;
+    browser
+        .find("#totp-confirm button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("#recovery-codes").await;
+    browser.screenshot("enrolled").await;
+    browser.find("form.who button").await.click().await.unwrap();
+    // Password, then the code of the next step (this one is spent).
+    browser.fill("#email", "invited.browser@example.com").await;
+    browser.fill("#password", password).await;
+    browser
+        .find("form[action='/console/login'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.fill("#code", &totp(1)).await;
+    browser
+        .find("#second-factor button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("form.who").await;
+    browser.goto(&app, "/console/").await;
+    assert_eq!(browser.text("#customers-total").await, "2");
+    assert_eq!(browser.text("#customers-new").await, "2");
+    browser.find("#calls-chart").await;
+    browser.screenshot("dashboard").await;
+    browser.assert_no_console_errors("the dashboard").await;
+    browser.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_invite_totp_dashboard() {
+    invited_operator_signs_in_with_totp_and_sees_the_dashboard().await;
+}

@@ -132,6 +132,23 @@ async fn settings_are_sealed_at_rest_and_shown_masked(backend: Backend) {
         assert_eq!(tested.body["ok"], true, "{:?}", tested.body);
     }
 
+    // Each save is in the operator audit trail, naming the fields sent and
+    // never their values.
+    let audit = app
+        .operator_call(
+            Method::GET,
+            "/audit?action=integration_settings_saved",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let trail = audit.body.to_string();
+    assert!(trail.contains("private_key"), "{trail}");
+    assert!(!trail.contains(PRIVATE_KEY), "{trail}");
+    let saves = audit.body["entries"].as_array().map_or(0, Vec::len);
+    assert!(saves >= 3, "{trail}");
+
     // Required fields are named.
     let refused = save_connectwise(&app, &token, true, &json!({"site_url": fake.site_url})).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);

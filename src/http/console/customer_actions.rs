@@ -8,6 +8,7 @@ use super::customers::{detail_href, no_such_customer};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::customer::{CustomerStatus, StatusAction, StatusActionOutcome};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::customers::{send_new_activation_link, NewLink};
 use crate::http::operator::OperatorState;
 use crate::store::activation::ResendOutcome;
@@ -33,7 +34,18 @@ pub async fn new_activation_link(
     session.check_csrf(&form.csrf)?;
     session.require(Permission::ManageCustomers)?;
     let external_id = path.into_inner();
-    let notice = match send_new_activation_link(&state, external_id.clone()).await? {
+    let entry = session
+        .audit(AuditAction::ActivationLinkSent)
+        .target(external_id.clone());
+    let sent = state
+        .store
+        .recording_when(
+            entry.pending(),
+            send_new_activation_link(&state, external_id.clone()),
+            |sent| matches!(sent, NewLink::Queued { .. }),
+        )
+        .await?;
+    let notice = match sent {
         NewLink::Queued { outbox_id } => {
             tracing::info!(operator = %session.email, customer = %external_id, outbox_id, "new activation link queued from the console");
             "new_link"
@@ -99,9 +111,24 @@ async fn change_status(
     session.check_csrf(csrf)?;
     session.require(Permission::ManageCustomers)?;
     let target = external_id.clone();
+    let entry = match action {
+        StatusAction::Suspend => session
+            .audit(AuditAction::CustomerSuspended)
+            .after(serde_json::json!({"status": "suspended"})),
+        StatusAction::Restore => session
+            .audit(AuditAction::CustomerRestored)
+            .after(serde_json::json!({"status": "active"})),
+    }
+    .target(external_id.clone());
     let outcome = state
         .store
-        .run(move |conn| customers::apply_status_action(conn, &target, action))
+        .recording_when(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| customers::apply_status_action(conn, &target, action)),
+            |outcome| matches!(outcome, StatusActionOutcome::Changed { .. }),
+        )
         .await?;
     let notice = match outcome {
         StatusActionOutcome::NotFound => return Err(no_such_customer(&external_id)),

@@ -13,6 +13,7 @@ use super::pages;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::mailbox::{MailboxAction, MailboxStatus};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::OperatorState;
 use crate::store::mailboxes::{
     self, CustomerBrief, MailboxFilter, MailboxOutcome, MailboxRef, Page,
@@ -315,40 +316,53 @@ async fn change(
     session.check_csrf(csrf)?;
     session.require(Permission::ManageCustomers)?;
     let (customer, wanted) = (external_id.clone(), mailbox_id.clone());
+    let entry = match action {
+        Act::Status(status) => session
+            .audit(AuditAction::MailboxStatusChanged)
+            .after(serde_json::json!({"action": format!("{status:?}").to_lowercase()})),
+        Act::PasswordLink => session.audit(AuditAction::MailboxPasswordLinkSent),
+    }
+    .target(format!("{external_id}/{mailbox_id}"));
+    let work = state.store.run(move |conn| {
+        // The mailbox must be this customer's: the path names both.
+        let Some(row) = mailboxes::by_public_id(conn, &wanted)? else {
+            return Ok(None);
+        };
+        let Some(owner) = mailboxes::find_customer(
+            conn,
+            row.application_id,
+            &mailboxes::CustomerRef {
+                external_id: Some(customer),
+                bss_account_id: None,
+            },
+        )?
+        else {
+            return Ok(None);
+        };
+        if owner.id != row.customer_id {
+            return Ok(None);
+        }
+        let reference = MailboxRef {
+            public_id: Some(wanted),
+            address: None,
+        };
+        match action {
+            Act::Status(action) => {
+                mailboxes::change_status(conn, row.application_id, &reference, action)
+            }
+            Act::PasswordLink => {
+                mailboxes::reset_password(conn, row.application_id, &reference, None)
+            }
+        }
+        .map(Some)
+    });
     let outcome = state
         .store
-        .run(move |conn| {
-            // The mailbox must be this customer's: the path names both.
-            let Some(row) = mailboxes::by_public_id(conn, &wanted)? else {
-                return Ok(None);
-            };
-            let Some(owner) = mailboxes::find_customer(
-                conn,
-                row.application_id,
-                &mailboxes::CustomerRef {
-                    external_id: Some(customer),
-                    bss_account_id: None,
-                },
-            )?
-            else {
-                return Ok(None);
-            };
-            if owner.id != row.customer_id {
-                return Ok(None);
-            }
-            let reference = MailboxRef {
-                public_id: Some(wanted),
-                address: None,
-            };
-            match action {
-                Act::Status(action) => {
-                    mailboxes::change_status(conn, row.application_id, &reference, action)
-                }
-                Act::PasswordLink => {
-                    mailboxes::reset_password(conn, row.application_id, &reference, None)
-                }
-            }
-            .map(Some)
+        .recording_when(entry.pending(), work, |outcome| {
+            matches!(
+                outcome,
+                Some(MailboxOutcome::Changed(_) | MailboxOutcome::Created(_))
+            )
         })
         .await?;
     let notice = match outcome {

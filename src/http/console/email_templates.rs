@@ -11,6 +11,7 @@ use super::pages::{self, render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::identity::EmailAddress;
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::error::OperatorApiError;
 use crate::http::operator::OperatorState;
 use crate::notify::template::{
@@ -232,14 +233,21 @@ async fn save(
     view.subject = source.subject.clone();
     view.text_body = source.text_body.clone();
     view.html_body = source.html_body.clone();
+    let entry = session
+        .audit(AuditAction::TemplateSaved)
+        .target(name.as_str())
+        .after(serde_json::json!({"subject": source.subject}));
+    let saving = state.notifier.save_revision(NewRevision {
+        name: name.to_string().into(),
+        source,
+        author: session.email.clone().into(),
+        base_revision: form.base_revision,
+        restored_from: None,
+    });
     let saved = state
-        .notifier
-        .save_revision(NewRevision {
-            name: name.to_string().into(),
-            source,
-            author: session.email.clone().into(),
-            base_revision: form.base_revision,
-            restored_from: None,
+        .store
+        .recording_when(entry.pending(), saving, |outcome| {
+            matches!(outcome, SaveOutcome::Saved(_))
         })
         .await;
     match saved {
@@ -418,14 +426,21 @@ async fn restore(
         .ok_or_else(|| {
             ConsoleError::NotFound(format!("Template {name} has no revision {wanted}."))
         })?;
+    let entry = session
+        .audit(AuditAction::TemplateRestored)
+        .target(name.as_str())
+        .after(serde_json::json!({"restored_from": wanted}));
+    let restoring = state.notifier.save_revision(NewRevision {
+        name: name.clone().into(),
+        source: old.source(),
+        author: session.email.clone().into(),
+        base_revision: form.base_revision,
+        restored_from: Some(wanted),
+    });
     let restored = state
-        .notifier
-        .save_revision(NewRevision {
-            name: name.clone().into(),
-            source: old.source(),
-            author: session.email.clone().into(),
-            base_revision: form.base_revision,
-            restored_from: Some(wanted),
+        .store
+        .recording_when(entry.pending(), restoring, |outcome| {
+            matches!(outcome, SaveOutcome::Saved(_))
         })
         .await;
     match restored {
@@ -484,7 +499,14 @@ async fn test_mail(
         }
     };
     let owned = name.to_string();
-    let queued = state.outbox.queue_test(owned, to).await?;
+    let entry = session
+        .audit(AuditAction::TestMailSent)
+        .target(owned.as_str())
+        .after(serde_json::json!({"to": to}));
+    let queued = state
+        .store
+        .recording(entry.pending(), state.outbox.queue_test(owned, to))
+        .await?;
     tracing::info!(outbox_id = queued.id, operator = %session.email, "test mail queued from the console");
     Ok(pages::see_other(format!(
         "/console/templates/{name}?notice=test-mail"

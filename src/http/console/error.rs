@@ -16,6 +16,9 @@ pub enum ConsoleError {
     /// come back to `next`.
     #[error("sign in first")]
     SignIn { next: String },
+    /// A Super Admin who must enrol a second factor first: to enrolment.
+    #[error("enrol a second factor first")]
+    EnrolTotp,
     #[error("Your role does not allow this.")]
     Forbidden(Permission),
     #[error(
@@ -61,7 +64,7 @@ impl From<OperatorApiError> for ConsoleError {
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::SignIn { .. } | Self::EnrolTotp => StatusCode::SEE_OTHER,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
@@ -75,6 +78,7 @@ impl ResponseError for ConsoleError {
                 let target = format!("/console/login?next={}", url_encode(next));
                 return pages::see_other(target);
             }
+            Self::EnrolTotp => return pages::see_other("/console/totp"),
             Self::Server(error) => error.log(),
             _ => {}
         }

@@ -62,11 +62,7 @@ const LIST_PATH: &str = "/console/integrations";
 const SERVICES_PATH: &str = "/console/integrations/connectwise/services";
 
 fn signed_in(session: &ConsoleSession) -> SignedIn {
-    SignedIn {
-        operator_id: session.operator_id,
-        email: session.email.clone(),
-        role: session.role,
-    }
+    session.as_operator()
 }
 
 /// What the operator can act on (a refusal, a platform's answer) as a

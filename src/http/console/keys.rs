@@ -13,6 +13,7 @@ use crate::domain::catalog::setup_fields::{
     notification_mode_value, SetupValues, DEFAULT_PLAN, NOTIFICATION_MODE, SUPPORT_EMAIL,
 };
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::OperatorState;
 use crate::http::service_manager::auth::ApplicationKeys;
 use crate::store::applications::{self, ApplicationRow, CreateApplicationError};
@@ -215,14 +216,22 @@ async fn create(
     // The key stays in this task: the store only needs its hash.
     let key = std::mem::take(&mut issued.key);
     let stored_name = name.clone();
+    // The key itself is never recorded: the app id names it.
+    let entry = session
+        .audit(AuditAction::KeyCreated)
+        .target(issued.app_id.to_string())
+        .after(serde_json::json!({"name": name}));
     let created = state
         .store
-        .run(
-            move |conn| match applications::create(conn, &stored_name, &issued) {
-                Ok(row) => Ok(Some(row)),
-                Err(CreateApplicationError::NameTaken(_)) => Ok(None),
-                Err(CreateApplicationError::Store(error)) => Err(error),
-            },
+        .recording_some(
+            entry.pending(),
+            state.store.run(
+                move |conn| match applications::create(conn, &stored_name, &issued) {
+                    Ok(row) => Ok(Some(row)),
+                    Err(CreateApplicationError::NameTaken(_)) => Ok(None),
+                    Err(CreateApplicationError::Store(error)) => Err(error),
+                },
+            ),
         )
         .await?;
     let Some(row) = created else {
@@ -276,9 +285,17 @@ async fn revoke(
     let app_id = uuid::Uuid::parse_str(app_id.trim())
         .map_err(|_| no_such())?
         .to_string();
+    let entry = session
+        .audit(AuditAction::KeyRevoked)
+        .target(app_id.clone());
     let revoked = state
         .store
-        .run(move |conn| applications::revoke(conn, &app_id))
+        .recording_some(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| applications::revoke(conn, &app_id)),
+        )
         .await?
         .ok_or_else(no_such)?;
     keys.forget(&revoked.app_id);

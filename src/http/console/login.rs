@@ -11,14 +11,21 @@ use crate::domain::token::IssuedToken;
 use crate::http::error::ServerError;
 
 use crate::http::operator::session::{
-    close_session, open_session, session_cookie, SignInError, SESSION_COOKIE,
+    close_session, complete_second_factor, open_session, session_cookie, SignInError, SignInStep,
+    SignedIn, SESSION_COOKIE,
 };
 use crate::http::operator::OperatorState;
 
-pub const VIEWS: &[(&str, &str)] = &[(
-    "login",
-    include_str!("../../../templates/console/login.hbs"),
-)];
+pub const VIEWS: &[(&str, &str)] = &[
+    (
+        "login",
+        include_str!("../../../templates/console/login.hbs"),
+    ),
+    (
+        "login_second_factor",
+        include_str!("../../../templates/console/login_second_factor.hbs"),
+    ),
+];
 
 /// Before sign-in there is no session to bind a CSRF token to: the form
 /// carries a random value that must match this cookie (double submit).
@@ -27,6 +34,7 @@ const LOGIN_CSRF_COOKIE: &str = "mailroom_login_csrf";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(show))
         .route("/login", web::post().to(submit))
+        .route("/login/second-factor", web::post().to(submit_second_factor))
         .route("/logout", web::post().to(logout));
 }
 
@@ -104,7 +112,7 @@ pub async fn show(
     let next = safe_next(query.next.as_deref());
     // Already signed in: straight on.
     if let Some(token) = session_cookie(&req) {
-        if crate::http::operator::session::operator_of_session(&state, &token)
+        if crate::http::operator::session::operator_of_session(&state, &token, None)
             .await?
             .is_some()
         {
@@ -131,21 +139,20 @@ pub async fn submit(
             Some("The sign-in form expired. Please sign in again.".into()),
         );
     }
-    match open_session(&state, &form.email, form.password).await {
-        Ok((_, issued, _)) => {
-            let max_age = time::Duration::seconds(state.session_ttl.num_seconds());
-            let cookie = Cookie::build(SESSION_COOKIE, issued.token)
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .secure(state.secure_cookies)
-                .max_age(max_age)
-                .finish();
-            Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, next))
-                .cookie(cookie)
-                .finish())
+    let address = crate::http::operator::session::source_address(&req);
+    match open_session(&state, &form.email, form.password, address).await {
+        Ok(SignInStep::Signed(operator, issued, _)) => {
+            Ok(signed_in(&state, &operator, issued, next))
         }
+        Ok(SignInStep::SecondFactor { challenge, .. }) => second_factor_page(
+            StatusCode::OK,
+            &SecondFactorView {
+                challenge: &challenge,
+                next: &next,
+                csrf: &form.csrf,
+                error: None,
+            },
+        ),
         Err(SignInError::WrongCredentials) => login_page(
             StatusCode::UNAUTHORIZED,
             &state,
@@ -160,6 +167,107 @@ pub async fn submit(
             &next,
             Some(message),
         ),
+        Err(SignInError::WrongSecondFactor) => login_page(
+            StatusCode::UNAUTHORIZED,
+            &state,
+            &form.email,
+            &next,
+            Some("The sign-in expired. Please sign in again.".into()),
+        ),
+        Err(SignInError::Server(error)) => Err(error.into()),
+    }
+}
+
+/// The session cookie, and on to `next` (or to enrolment, when a second
+/// factor is mandatory and missing).
+fn signed_in(
+    state: &OperatorState,
+    operator: &SignedIn,
+    issued: IssuedToken,
+    next: String,
+) -> HttpResponse {
+    let max_age = time::Duration::seconds(state.session_ttl.num_seconds());
+    let cookie = Cookie::build(SESSION_COOKIE, issued.token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.secure_cookies)
+        .max_age(max_age)
+        .finish();
+    let next = if operator.must_enrol_totp {
+        "/console/totp".to_owned()
+    } else {
+        next
+    };
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, next))
+        .cookie(cookie)
+        .finish()
+}
+
+#[derive(Serialize)]
+struct SecondFactorView<'a> {
+    challenge: &'a str,
+    next: &'a str,
+    csrf: &'a str,
+    error: Option<String>,
+}
+
+fn second_factor_page(
+    status: StatusCode,
+    view: &SecondFactorView<'_>,
+) -> Result<HttpResponse, ConsoleError> {
+    render_status(status, "login_second_factor", None, view)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    challenge: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn submit_second_factor(
+    state: web::Data<OperatorState>,
+    req: HttpRequest,
+    form: web::Form<SecondFactorForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = form.into_inner();
+    let next = safe_next(Some(&form.next));
+    let expected = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned());
+    if expected.as_deref() != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            &state,
+            "",
+            &next,
+            Some("The sign-in form expired. Please sign in again.".into()),
+        );
+    }
+    let address = crate::http::operator::session::source_address(&req);
+    let again = |status, message: String| {
+        second_factor_page(
+            status,
+            &SecondFactorView {
+                challenge: &form.challenge,
+                next: &next,
+                csrf: &form.csrf,
+                error: Some(message),
+            },
+        )
+    };
+    match complete_second_factor(&state, &form.challenge, &form.code, address).await {
+        Ok((operator, issued, _)) => Ok(signed_in(&state, &operator, issued, next)),
+        Err(SignInError::WrongSecondFactor | SignInError::WrongCredentials) => again(
+            StatusCode::UNAUTHORIZED,
+            "The code is wrong, or the sign-in expired.".into(),
+        ),
+        Err(SignInError::TooManyAttempts(message)) => again(StatusCode::TOO_MANY_REQUESTS, message),
         Err(SignInError::Server(error)) => Err(error.into()),
     }
 }
@@ -178,7 +286,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ConsoleError> {
     session.check_csrf(&form.csrf)?;
     if let Some(token) = session_cookie(&req) {
-        close_session(&state, &token).await?;
+        close_session(&state, &token, &session.as_operator()).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();

@@ -8,6 +8,7 @@
 pub mod customer_actions;
 pub mod customer_mailboxes;
 pub mod customers;
+pub mod dashboard;
 pub mod email_templates;
 pub mod error;
 pub mod integration_runs;
@@ -15,6 +16,8 @@ pub mod integrations;
 pub mod keys;
 pub mod landing;
 pub mod login;
+pub mod operator_audit;
+pub mod operators;
 pub mod outbox;
 pub mod pages;
 pub mod plans;
@@ -22,6 +25,7 @@ pub mod product_types;
 pub mod session;
 pub mod subscriptions;
 pub mod sync_options;
+pub mod totp;
 
 use std::sync::LazyLock;
 
@@ -48,6 +52,10 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
         product_types::VIEWS,
         integrations::VIEWS,
         integration_runs::VIEWS,
+        operator_audit::VIEWS,
+        operators::VIEWS,
+        totp::VIEWS,
+        dashboard::VIEWS,
     ])
 });
 
@@ -75,8 +83,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                          frame-ancestors 'none'",
                     )),
             )
-            .route("", web::get().to(home))
-            .route("/", web::get().to(home))
+            .route("", web::get().to(dashboard::show))
+            .route("/", web::get().to(dashboard::show))
             .route("/assets/console.css", web::get().to(pages::stylesheet))
             .route("/assets/console.js", web::get().to(pages::script))
             .configure(login::configure)
@@ -92,14 +100,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(product_types::configure)
             .configure(integrations::configure)
             .configure(integration_runs::configure)
+            .configure(operator_audit::configure)
+            .configure(operators::configure)
+            .configure(totp::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ConsoleError::NotFound("There is no such page.".into()))
             })),
     );
-}
-
-/// The console's first page (after sign-in): the customers, which every
-/// role may read.
-async fn home(_signed_in: ConsoleSession) -> HttpResponse {
-    pages::see_other("/console/customers")
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::pages::render;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::OperatorState;
 use crate::store::outbox::{self as outbox_store, OutboxEntry, OutboxStatus, RetryOutcome};
 
@@ -221,7 +222,15 @@ async fn retry(
     let no_such = || ConsoleError::NotFound("There is no such mail.".into());
     let id: i64 = id.trim().parse().map_err(|_| no_such())?;
     let back = Position::read(&form.status, &form.before);
-    let outcome = state.outbox.retry(id).await?;
+    let entry = session
+        .audit(AuditAction::MailRetried)
+        .target(id.to_string());
+    let outcome = state
+        .store
+        .recording_when(entry.pending(), state.outbox.retry(id), |outcome| {
+            matches!(outcome, RetryOutcome::Queued(_))
+        })
+        .await?;
     let notice = match outcome {
         RetryOutcome::Queued(_) => {
             tracing::info!(outbox_id = id, operator = %session.email, "mail queued again");

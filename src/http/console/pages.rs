@@ -66,6 +66,8 @@ pub struct Nav {
     pub plans: bool,
     pub subscriptions: bool,
     pub integrations: bool,
+    pub audit: bool,
+    pub operators: bool,
     /// May change what the sections show (not only read).
     pub edit_templates: bool,
     pub manage_customers: bool,
@@ -85,6 +87,8 @@ impl Nav {
             plans: role.allows(Permission::ReadCatalog),
             subscriptions: role.allows(Permission::ReadCustomers),
             integrations: role.allows(Permission::ManageIntegrations),
+            audit: role.allows(Permission::ReadOperatorAudit),
+            operators: role.allows(Permission::ManageOperators),
             edit_templates: role.allows(Permission::EditTemplates),
             manage_customers: role.allows(Permission::ManageCustomers),
             manage_sync_options: role.allows(Permission::ManageSyncOptions),

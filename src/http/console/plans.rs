@@ -13,6 +13,7 @@ use super::pages::{self, render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::catalog::{BillingUnit, Plan, PlanDraft, ProductType};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::operator::OperatorState;
 use crate::store::catalog::{self, PlanChange};
 
@@ -237,6 +238,21 @@ struct PlanForm {
 }
 
 impl PlanForm {
+    /// What the audit row keeps of the form (not its CSRF token).
+    fn audited(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "code": self.code,
+            "unit_price": self.unit_price,
+            "currency": self.currency,
+            "billing_period_count": self.billing_period_count,
+            "billing_period_unit": self.billing_period_unit,
+            "visible": self.visible,
+            "deprecated": self.deprecated,
+            "attributes": self.attributes,
+        })
+    }
+
     fn of_fields(fields: Vec<(String, String)>) -> Self {
         let mut form = Self::default();
         for (name, value) in fields {
@@ -513,9 +529,19 @@ async fn save(
         }
     };
     let wanted = id.clone();
+    let entry = session
+        .audit(AuditAction::PlanEdited)
+        .target(id.as_str())
+        .after(form.audited());
     let change = state
         .store
-        .run(move |conn| catalog::update_plan(conn, &wanted, edit))
+        .recording_when(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| catalog::update_plan(conn, &wanted, edit)),
+            |change| matches!(change, PlanChange::Saved(_)),
+        )
         .await?;
     match change {
         PlanChange::Saved(plan) => {

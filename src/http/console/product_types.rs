@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::pages::{self, render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::error::ServerError;
 use crate::http::operator::catalog::{ProductTypeInput, ProductTypeView};
 use crate::http::operator::OperatorState;
@@ -129,15 +130,25 @@ async fn save(
     };
     let product_type = input.into_product_type(id.clone());
     let adding = form.existing.is_empty();
+    let entry = session
+        .audit(AuditAction::ProductTypeSaved)
+        .target(id.as_str())
+        .after(serde_json::from_str(&form.definition).unwrap_or_default());
+    let work = state.store.run(move |conn| {
+        // The add form never replaces a type by accident (the edit
+        // page is where a type is replaced).
+        if adding && catalog::product_type(conn, &product_type.id)?.is_some() {
+            return Ok(None);
+        }
+        catalog::save_product_type(conn, &product_type).map(Some)
+    });
     let change = state
         .store
-        .run(move |conn| {
-            // The add form never replaces a type by accident (the edit
-            // page is where a type is replaced).
-            if adding && catalog::product_type(conn, &product_type.id)?.is_some() {
-                return Ok(None);
-            }
-            catalog::save_product_type(conn, &product_type).map(Some)
+        .recording_when(entry.pending(), work, |change| {
+            matches!(
+                change,
+                Some(ProductTypeChange::Created(_) | ProductTypeChange::Updated(_))
+            )
         })
         .await?;
     let saved = match change {

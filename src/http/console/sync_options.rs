@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::pages::{render, render_status};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::domain::sync_options::{
     check_new_id, predefined_values_text, DataType, DefinitionDraft, DefinitionProblem, OptionKind,
     SyncOptionCatalog, ValueFormat,
@@ -449,9 +450,20 @@ async fn save(
     let edit = DefinitionEdit::Update {
         version: form.updated_at.clone(),
     };
+    let entry = session
+        .audit(AuditAction::SyncOptionEdited)
+        .target(option_id.as_str())
+        .before(audited(&current.definition))
+        .after(audited(&definition));
     let outcome = state
         .store
-        .run(move |conn| option_store::save_definition_checked(conn, &definition, edit))
+        .recording_when(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| option_store::save_definition_checked(conn, &definition, edit)),
+            |outcome| matches!(outcome, SaveDefinitionOutcome::Saved),
+        )
         .await?;
     match outcome {
         SaveDefinitionOutcome::Saved => {
@@ -530,11 +542,19 @@ async fn create(
             return unprocessable(problems);
         }
     };
+    let entry = session
+        .audit(AuditAction::SyncOptionCreated)
+        .target(option_id.as_str())
+        .after(audited(&definition));
     let outcome = state
         .store
-        .run(move |conn| {
-            option_store::save_definition_checked(conn, &definition, DefinitionEdit::Create)
-        })
+        .recording_when(
+            entry.pending(),
+            state.store.run(move |conn| {
+                option_store::save_definition_checked(conn, &definition, DefinitionEdit::Create)
+            }),
+            |outcome| matches!(outcome, SaveDefinitionOutcome::Saved),
+        )
         .await?;
     match outcome {
         SaveDefinitionOutcome::Saved => {
@@ -544,6 +564,23 @@ async fn create(
         }
         _ => unprocessable(vec![id_taken(&option_id)]),
     }
+}
+
+/// A definition as its audit row keeps it.
+fn audited(definition: &crate::domain::sync_options::SyncOptionDefinition) -> serde_json::Value {
+    serde_json::json!({
+        "name": definition.name,
+        "description": definition.description,
+        "sort_order": definition.sort_order,
+        "kind": definition.kind.as_str(),
+        "data_type": definition.data_type.as_str(),
+        "value_format": definition.value_format.as_str(),
+        "is_required": definition.is_required,
+        "is_read_only": definition.is_read_only,
+        "available_to_storefront": definition.available_to_storefront,
+        "identifies_customer": definition.identifies_customer,
+        "predefined_values": definition.predefined_values,
+    })
 }
 
 fn id_taken(option_id: &str) -> DefinitionProblem {

@@ -14,6 +14,7 @@ use crate::domain::catalog::{
     PlanDraft, PlanSource, ProductType, Scope,
 };
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::store::catalog::{self as catalog_store, PlanChange, ProductTypeChange};
 
 /// A product type with its attributes.
@@ -131,7 +132,7 @@ impl From<Plan> for PlanView {
 }
 
 /// A new plan.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[schema(example = json!({"product_type": "hosted_mailbox", "name": "Mailbox 50", "code": "MBX-50",
     "attribute_values": {"storage_gb": "50", "mailbox_type": "business"},
     "unit_price_minor": 499, "currency": "EUR", "billing_period_count": 1,
@@ -155,7 +156,7 @@ pub struct PlanCreate {
 
 /// A change to a plan: only the fields given change (an empty `code` clears
 /// it). Deprecate with `{"deprecated": true}`.
-#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, ToSchema)]
 pub struct PlanUpdate {
     pub product_type: Option<String>,
     pub name: Option<String>,
@@ -281,6 +282,9 @@ pub async fn create_plan(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::ManageCatalog)?;
     let body = body.into_inner();
+    let entry = operator
+        .audit(AuditAction::PlanCreated)
+        .after(serde_json::to_value(&body).unwrap_or_default());
     let draft = PlanDraft {
         product_type: body.product_type,
         name: body.name,
@@ -295,7 +299,13 @@ pub async fn create_plan(
     };
     let change = state
         .store
-        .run(move |conn| catalog_store::create_plan(conn, draft))
+        .recording_when(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| catalog_store::create_plan(conn, draft)),
+            |change| matches!(change, PlanChange::Saved(_)),
+        )
         .await?;
     let view = answer(change, "")?;
     tracing::info!(plan = %view.id, operator = %operator.email, "plan created");
@@ -323,9 +333,19 @@ pub async fn update_plan(
     let id = id.into_inner();
     let update = body.into_inner();
     let wanted = id.clone();
+    let entry = operator
+        .audit(AuditAction::PlanEdited)
+        .target(id.as_str())
+        .after(serde_json::to_value(&update).unwrap_or_default());
     let change = state
         .store
-        .run(move |conn| catalog_store::update_plan(conn, &wanted, |draft| update.apply(draft)))
+        .recording_when(
+            entry.pending(),
+            state.store.run(move |conn| {
+                catalog_store::update_plan(conn, &wanted, |draft| update.apply(draft))
+            }),
+            |change| matches!(change, PlanChange::Saved(_)),
+        )
         .await?;
     let view = answer(change, &id)?;
     tracing::info!(plan = %view.id, operator = %operator.email, "plan changed");
@@ -435,9 +455,18 @@ pub async fn save_product_type(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::ManageCatalog)?;
     let product_type = body.into_inner().into_product_type(id.into_inner());
+    let entry = operator
+        .audit(AuditAction::ProductTypeSaved)
+        .target(product_type.id.as_str());
     let change = state
         .store
-        .run(move |conn| catalog_store::save_product_type(conn, &product_type))
+        .recording_when(
+            entry.pending(),
+            state
+                .store
+                .run(move |conn| catalog_store::save_product_type(conn, &product_type)),
+            |change| !matches!(change, ProductTypeChange::Invalid(_)),
+        )
         .await?;
     match change {
         ProductTypeChange::Created(saved) => {

@@ -10,6 +10,7 @@ use super::session::SignedIn;
 use super::OperatorState;
 use crate::config::NotificationMode;
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::store::activation::{ResendCustomer, ResendOutcome};
 use crate::store::{applications, customers, StoreError};
 
@@ -79,7 +80,18 @@ pub async fn new_activation_link(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::ManageCustomers)?;
     let external_id = external_id.into_inner();
-    match send_new_activation_link(&state, external_id.clone()).await? {
+    let entry = operator
+        .audit(AuditAction::ActivationLinkSent)
+        .target(external_id.clone());
+    let sent = state
+        .store
+        .recording_when(
+            entry.pending(),
+            send_new_activation_link(&state, external_id.clone()),
+            |sent| matches!(sent, NewLink::Queued { .. }),
+        )
+        .await?;
+    match sent {
         NewLink::Queued { outbox_id } => {
             tracing::info!(operator = %operator.email, customer = %external_id, outbox_id, "new activation link queued");
             Ok(HttpResponse::Accepted().json(ActivationLinkQueued { outbox_id }))

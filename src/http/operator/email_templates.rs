@@ -11,6 +11,7 @@ use super::session::SignedIn;
 use super::OperatorState;
 use crate::domain::identity::EmailAddress;
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::notify::template::{MergeField, RenderedMessage, TemplateSource};
 use crate::store::customers;
 use crate::store::email_templates::{
@@ -193,14 +194,26 @@ async fn save(
     base_revision: Option<i32>,
     restored_from: Option<i32>,
 ) -> Result<HttpResponse, OperatorApiError> {
+    let entry = match restored_from {
+        Some(revision) => operator
+            .audit(AuditAction::TemplateRestored)
+            .after(serde_json::json!({"restored_from": revision})),
+        None => operator
+            .audit(AuditAction::TemplateSaved)
+            .after(serde_json::json!({"subject": source.subject})),
+    }
+    .target(name);
+    let saving = state.notifier.save_revision(NewRevision {
+        name: name.to_owned().into(),
+        source,
+        author: operator.email.clone().into(),
+        base_revision,
+        restored_from,
+    });
     let outcome = state
-        .notifier
-        .save_revision(NewRevision {
-            name: name.to_owned().into(),
-            source,
-            author: operator.email.clone().into(),
-            base_revision,
-            restored_from,
+        .store
+        .recording_when(entry.pending(), saving, |outcome| {
+            matches!(outcome, SaveOutcome::Saved(_))
         })
         .await?;
     match outcome {
@@ -339,7 +352,14 @@ pub async fn test_mail(
         .into_inner();
     current_row(&state, &name).await?;
     let owned = name.into_inner();
-    let row = state.outbox.queue_test(owned, to).await?;
+    let entry = operator
+        .audit(AuditAction::TestMailSent)
+        .target(owned.clone())
+        .after(serde_json::json!({"to": to}));
+    let row = state
+        .store
+        .recording(entry.pending(), state.outbox.queue_test(owned, to))
+        .await?;
     tracing::info!(outbox_id = row.id, operator = %operator.email, "test mail queued");
     Ok(HttpResponse::Accepted().json(TestMailQueued {
         outbox_id: row.id,

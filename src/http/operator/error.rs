@@ -34,6 +34,11 @@ pub enum OperatorApiError {
     TooLarge(String),
     #[error("{0}")]
     TooManyAttempts(String),
+    /// A Super Admin without a second factor where one is mandatory.
+    #[error("Super Admins must enrol a second factor first: open /console/totp")]
+    TotpRequired,
+    #[error("the sign-in code is wrong or the sign-in has expired")]
+    WrongSecondFactor,
     #[error("the template has problems")]
     InvalidTemplate(Vec<TemplateProblem>),
     #[error("{0}")]
@@ -90,6 +95,8 @@ impl OperatorApiError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "too_large",
             Self::TooManyAttempts(_) => "too_many_attempts",
+            Self::TotpRequired => "totp_required",
+            Self::WrongSecondFactor => "unauthorized",
             Self::InvalidTemplate(_) => "invalid_template",
             Self::Invalid(_) => "invalid",
             Self::Upstream(_) => "upstream",
@@ -136,6 +143,8 @@ impl ResponseError for OperatorApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TotpRequired => StatusCode::FORBIDDEN,
+            Self::WrongSecondFactor => StatusCode::UNAUTHORIZED,
             Self::InvalidTemplate(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Server(error) => error.status(),

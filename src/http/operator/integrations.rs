@@ -14,6 +14,7 @@ use super::error::{ErrorBody, OperatorApiError};
 use super::session::SignedIn;
 use super::OperatorState;
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::http::error::ServerError;
 use crate::integrations::connectwise::client::{ConnectWiseClient, Page};
 use crate::integrations::connectwise::{self, wire};
@@ -253,11 +254,24 @@ pub async fn save_settings(
     kind: IntegrationKind,
     form: SettingsForm,
 ) -> Result<IntegrationView, OperatorApiError> {
+    // The audit row says which fields were sent, never their values.
+    let entry = operator
+        .audit(AuditAction::IntegrationSettingsSaved)
+        .target(kind.key())
+        .after(serde_json::json!({
+            "enabled": form.enabled,
+            "fields": form.values.keys().collect::<Vec<_>>(),
+        }));
     let saved = state
-        .integrations
-        .save(kind, &form)
-        .await
-        .map_err(api_error)?;
+        .store
+        .recording(entry.pending(), async {
+            state
+                .integrations
+                .save(kind, &form)
+                .await
+                .map_err(api_error)
+        })
+        .await?;
     tracing::info!(operator = %operator.email, integration = kind.key(), enabled = saved.enabled, "integration settings changed");
     Ok(crate::integrations::settings::masked(kind, saved.enabled, &saved.values).into())
 }

@@ -8,6 +8,8 @@ pub mod email_templates;
 pub mod error;
 pub mod integration_runs;
 pub mod integrations;
+pub mod operator_audit;
+pub mod operators;
 pub mod outbox;
 pub mod session;
 pub mod subscriptions;
@@ -39,6 +41,8 @@ pub struct OperatorState {
     pub secure_cookies: bool,
     /// Integration settings (secrets sealed) and the outgoing HTTP client.
     pub integrations: crate::integrations::settings::Integrations,
+    /// Super Admins without a second factor may only enrol one.
+    pub require_totp_for_super_admins: bool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,6 +60,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(path)
             .route("/sessions", web::post().to(session::sign_in))
             .route("/sessions/current", web::delete().to(session::sign_out))
+            .route(
+                "/sessions/second-factor",
+                web::post().to(session::second_factor),
+            )
             .route("/me", web::get().to(session::me))
             .route("/templates", web::get().to(email_templates::list))
             .route("/templates/{name}", web::get().to(email_templates::get))
@@ -156,6 +164,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/integrations/{kind}/schedule",
                 web::put().to(integration_runs::put_schedule),
             )
+            .route("/audit", web::get().to(operator_audit::list))
+            .route("/operators", web::get().to(operators::list))
+            .route("/operators", web::post().to(operators::invite))
+            .route("/operators/{id}", web::patch().to(operators::change))
+            .route(
+                "/operators/{id}/password-reset",
+                web::post().to(operators::password_reset),
+            )
+            .route("/me/password", web::put().to(operators::own_password))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(OperatorApiError::NotFound(
                     "no such operator API endpoint".into(),

@@ -9,6 +9,7 @@ use super::error::{ErrorBody, OperatorApiError};
 use super::session::SignedIn;
 use super::OperatorState;
 use crate::domain::operator::Permission;
+use crate::domain::operator_audit::AuditAction;
 use crate::store::outbox::{
     self as outbox_store, OutboxEntry, OutboxRow, OutboxStatus, RetryOutcome,
 };
@@ -115,7 +116,16 @@ pub async fn retry(
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::RetryMail)?;
     let id = id.into_inner();
-    match state.outbox.retry(id).await? {
+    let entry = operator
+        .audit(AuditAction::MailRetried)
+        .target(id.to_string());
+    let outcome = state
+        .store
+        .recording_when(entry.pending(), state.outbox.retry(id), |outcome| {
+            matches!(outcome, RetryOutcome::Queued(_))
+        })
+        .await?;
+    match outcome {
         RetryOutcome::Queued(row) => {
             tracing::info!(outbox_id = id, operator = %operator.email, "mail queued again");
             Ok(HttpResponse::Ok().json(OutboxMail::new(*row, None)))

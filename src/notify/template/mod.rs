@@ -64,6 +64,19 @@ pub fn default_mailbox_set_password() -> TemplateSource {
     }
 }
 
+/// The default set-password template of operators (invitations and resets).
+pub fn default_operator_set_password() -> TemplateSource {
+    TemplateSource {
+        subject: include_str!("../../../templates/email/operator_set_password.subject.hbs")
+            .trim()
+            .to_owned(),
+        text_body: include_str!("../../../templates/email/operator_set_password.txt.hbs")
+            .to_owned(),
+        html_body: include_str!("../../../templates/email/operator_set_password.html.hbs")
+            .to_owned(),
+    }
+}
+
 /// Helpers shared by the unit tests of this module's files.
 #[cfg(test)]
 mod test_support {
