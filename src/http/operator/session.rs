@@ -266,14 +266,17 @@ pub async fn sign_in(
 ) -> Result<HttpResponse, OperatorApiError> {
     let SignInRequest { email, password } = body.into_inner();
     let (operator, issued, expires_at) = open_session(&state, &email, password).await?;
-    Ok(HttpResponse::Created().json(SessionCreated {
-        token: issued.token,
-        expires_at,
-        operator: OperatorView {
-            email: operator.email,
-            role: operator.role,
-        },
-    }))
+    // The answer holds a bearer token: no cache may keep it.
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(SessionCreated {
+            token: issued.token,
+            expires_at,
+            operator: OperatorView {
+                email: operator.email,
+                role: operator.role,
+            },
+        }))
 }
 
 /// Ends the current session.
