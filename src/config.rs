@@ -29,6 +29,9 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Largest request body, in bytes.
     pub body_limit_bytes: usize,
+    /// How long a client may take to send a request, head and body; past it
+    /// the request is cut (slow or stalled senders hold no connection).
+    pub client_request_timeout_ms: u64,
     /// Database connections per instance.
     pub pool_size: u32,
     /// How long a request waits for the database (a pooled connection, or
@@ -284,6 +287,7 @@ impl Default for Settings {
             notification_mode: NotificationMode::Mailroom,
             workers: None,
             body_limit_bytes: 256 * 1024,
+            client_request_timeout_ms: 10_000,
             pool_size: 16,
             database_timeout_ms: 5_000,
             cache_ttl_ms: 10_000,
@@ -320,6 +324,10 @@ pub enum SettingsError {
     BadSecretKey(&'static str),
 }
 
+/// The shortest client request timeout: below it a client on a slow link
+/// could not send a request at all.
+const MIN_REQUEST_TIMEOUT_MS: u64 = 100;
+
 /// The outbox poller's shortest interval: below it an idle poller would
 /// only spin.
 const MIN_POLL_INTERVAL_MS: u64 = 10;
@@ -345,6 +353,7 @@ impl Settings {
     /// poller) to their floor. Idempotent.
     pub fn validated(mut self) -> Result<Self, SettingsError> {
         self.pool_size = self.pool_size.max(1);
+        self.client_request_timeout_ms = self.client_request_timeout_ms.max(MIN_REQUEST_TIMEOUT_MS);
         self.workers = self.workers.map(|workers| workers.max(1));
         self.mail.poll_interval_ms = self.mail.poll_interval_ms.max(MIN_POLL_INTERVAL_MS);
         self.mail.max_attempts = self.mail.max_attempts.max(1);
@@ -399,6 +408,10 @@ impl Settings {
 
     pub fn database_timeout(&self) -> Duration {
         Duration::from_millis(self.database_timeout_ms)
+    }
+
+    pub fn client_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_request_timeout_ms)
     }
 
     pub fn cache_ttl(&self) -> Duration {

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 
 use actix_web::dev::{Server, ServerHandle, Service as _};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 use crate::clock::{self, SharedClock};
 use crate::config::{Settings, SettingsError};
 use crate::http::activation::{self, ActivationPages};
+use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::console;
 use crate::http::operator::{self, OperatorState};
 use crate::http::service_manager::auth::ApplicationKeys;
@@ -24,7 +26,7 @@ use crate::http::service_manager::body::BodyLimit;
 use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
-use crate::http::{health, openapi};
+use crate::http::{headers, health, openapi};
 use crate::integrations::outbound::Outbound;
 use crate::integrations::secrets::KeyRing;
 use crate::integrations::settings::Integrations;
@@ -235,6 +237,7 @@ impl Application {
         let audit_sink = web::Data::new(audit_sink);
         let store_data = web::Data::new(store.clone());
         let body_limit = BodyLimit(settings.body_limit_bytes);
+        let body_deadline = BodyDeadline(settings.client_request_timeout());
         let document = openapi::document(&prefix);
 
         let mut server = HttpServer::new(move || {
@@ -245,12 +248,15 @@ impl Application {
                     lower_contract_path(&mut req, &lower_prefix);
                     service.call(req)
                 })
+                .wrap(from_fn(body_deadline::cut_slow_bodies))
+                .wrap(from_fn(headers::swagger_headers))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(contract.clone())
                 .app_data(keys.clone())
                 .app_data(audit_sink.clone())
                 .app_data(store_data.clone())
                 .app_data(body_limit)
+                .app_data(body_deadline)
                 .app_data(operator_state.clone())
                 .app_data(activation_pages.clone())
                 .route("/healthz", web::get().to(health::live))
@@ -283,6 +289,7 @@ impl Application {
                 .configure(console::configure)
                 .configure(|cfg| service_manager::configure(cfg, &contract_prefix))
         })
+        .client_request_timeout(settings.client_request_timeout())
         .listen(listener)?;
         if let Some(workers) = settings.workers {
             server = server.workers(workers);

@@ -48,7 +48,7 @@ impl RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.path(),
+            path = %loggable_path(request.path()),
             track_id = %track_id,
             tenant = tracing::field::Empty,
         )
@@ -63,6 +63,30 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// The first segments of the paths whose next segment is a secret: the
+/// token of an activation or set-password link (see `notify::ACTIVATION_PATH`
+/// and `MAILBOX_PASSWORD_PATH`, which a test keeps in step with these).
+pub const SECRET_PATH_SEGMENTS: [&str; 2] = ["activate", "mailbox-password"];
+
+/// What a log line may show of a request path: the segment after one of
+/// [`SECRET_PATH_SEGMENTS`] replaced by `***`, so a link's token never
+/// reaches a log (anyone reading the log could otherwise use the link).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut segments = path.split('/');
+    let first = segments.nth(1).unwrap_or("");
+    let secret = SECRET_PATH_SEGMENTS
+        .iter()
+        .any(|segment| first.eq_ignore_ascii_case(segment));
+    if !secret || path.len() <= first.len() + 2 {
+        return path.into();
+    }
+    let rest: Vec<&str> = path.splitn(4, '/').skip(3).collect();
+    match rest.first() {
+        Some(after) => format!("/{first}/***/{after}").into(),
+        None => format!("/{first}/***").into(),
+    }
+}
+
 /// "outer: inner: innermost", for logs and stored failure reasons.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut chain = error.to_string();
@@ -73,4 +97,30 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn link_tokens_are_masked_in_logged_paths() {
+        assert_eq!(loggable_path("/activate/s3cr3t"), "/activate/***");
+        assert_eq!(
+            loggable_path("/activate/s3cr3t/new-link"),
+            "/activate/***/new-link"
+        );
+        assert_eq!(
+            loggable_path("/mailbox-password/abc"),
+            "/mailbox-password/***"
+        );
+        assert_eq!(loggable_path("/Activate/abc"), "/Activate/***");
+        assert_eq!(loggable_path("/activate/"), "/activate/");
+        assert_eq!(loggable_path("/activate"), "/activate");
+        assert_eq!(
+            loggable_path("/api/accounts/exists"),
+            "/api/accounts/exists"
+        );
+        assert_eq!(loggable_path("/"), "/");
+    }
 }

@@ -4,8 +4,10 @@
 //! health checks and the sign-in throttle.
 
 pub mod activation;
+pub mod body_deadline;
 pub mod console;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod openapi;
 pub mod operator;

@@ -444,3 +444,17 @@ impl Notifier {
         })
     }
 }
+
+#[cfg(test)]
+mod link_path_tests {
+    use super::{ACTIVATION_PATH, MAILBOX_PASSWORD_PATH};
+    use crate::telemetry::SECRET_PATH_SEGMENTS;
+
+    #[test]
+    fn the_log_masks_the_tokens_of_both_link_paths() {
+        for path in [ACTIVATION_PATH, MAILBOX_PASSWORD_PATH] {
+            let segment = path.trim_matches('/');
+            assert!(SECRET_PATH_SEGMENTS.contains(&segment), "{path}");
+        }
+    }
+}

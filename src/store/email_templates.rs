@@ -100,13 +100,24 @@ pub fn list_current(conn: &mut DbConnection) -> Result<Vec<RevisionRow>, StoreEr
         .load(conn)?)
 }
 
-/// All revisions of a template, newest first.
-pub fn revisions(conn: &mut DbConnection, name: &str) -> Result<Vec<RevisionRow>, StoreError> {
-    Ok(email_template_revisions::table
+/// Up to `limit` revisions of a template older than `before` (all when
+/// `None`), newest first: one page of its history, by the primary key.
+pub fn revisions(
+    conn: &mut DbConnection,
+    name: &str,
+    before: Option<i32>,
+    limit: i64,
+) -> Result<Vec<RevisionRow>, StoreError> {
+    let mut query = email_template_revisions::table
         .filter(email_template_revisions::template_name.eq(name))
         .order(email_template_revisions::revision.desc())
         .select(RevisionRow::as_select())
-        .load(conn)?)
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(email_template_revisions::revision.lt(before));
+    }
+    Ok(query.load(conn)?)
 }
 
 pub fn revision(

@@ -36,6 +36,7 @@ mod outages;
 mod outbox_delivery;
 mod plans;
 mod psa_sync;
+mod response_headers;
 mod scheduler;
 mod schema;
 mod seats;

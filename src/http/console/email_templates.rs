@@ -287,6 +287,9 @@ struct RevisionsView {
     current_revision: i32,
     can_edit: bool,
     revisions: Vec<RevisionView>,
+    /// Links to the next (older) page and back to the first.
+    older_href: Option<String>,
+    newest_href: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -355,24 +358,42 @@ fn diff(old: Option<&RevisionRow>, new: &RevisionRow) -> Vec<DiffLine> {
     lines
 }
 
+/// Revisions shown on one page of a template's history.
+const REVISIONS_PAGE: i64 = 25;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RevisionsQuery {
+    before: String,
+}
+
 async fn revisions(
     state: web::Data<OperatorState>,
     session: ConsoleSession,
     name: web::Path<String>,
+    query: web::Query<RevisionsQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     session.require(Permission::ReadTemplates)?;
     let owned = name.to_string();
-    let rows = state
+    let before = query.before.trim().parse::<i32>().ok().filter(|r| *r > 0);
+    // One row past the page: the predecessor the last row's differences
+    // are counted from, and the sign that older revisions exist.
+    let (current, rows) = state
         .store
-        .run(move |conn| template_store::revisions(conn, &owned))
+        .run(move |conn| {
+            let current = template_store::current_revision_number(conn, &owned)?;
+            let rows = template_store::revisions(conn, &owned, before, REVISIONS_PAGE + 1)?;
+            Ok((current, rows))
+        })
         .await?;
-    let Some(current_revision) = rows.first().map(|r| r.revision) else {
+    let Some(current_revision) = current else {
         return Err(ConsoleError::NotFound(format!(
             "There is no template named {name}."
         )));
     };
+    let shown = rows.len().min(REVISIONS_PAGE as usize);
     // Newest first: each revision's predecessor is the next row.
-    let revisions = rows
+    let revisions: Vec<RevisionView> = rows[..shown]
         .iter()
         .enumerate()
         .map(|(i, row)| {
@@ -389,6 +410,17 @@ async fn revisions(
             }
         })
         .collect();
+    let base = format!(
+        "/console/templates/{}/revisions",
+        super::pages::encode_component(&name)
+    );
+    let older_href = (rows.len() > shown)
+        .then(|| {
+            revisions
+                .last()
+                .map(|last| format!("{base}?before={}", last.revision))
+        })
+        .flatten();
     render(
         "templates_revisions",
         &session.chrome(format!("Revisions of {name}"), "templates"),
@@ -397,6 +429,8 @@ async fn revisions(
             current_revision,
             can_edit: session.role.allows(Permission::EditTemplates),
             revisions,
+            newest_href: before.map(|_| base.clone()),
+            older_href,
         },
     )
 }

@@ -29,8 +29,6 @@ pub mod totp;
 
 use std::sync::LazyLock;
 
-use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 use handlebars::Handlebars;
 
@@ -65,24 +63,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let form = web::FormConfig::default()
         .limit(crate::http::operator::OPERATOR_BODY_LIMIT)
         .error_handler(|error, _| ConsoleError::BadForm(error.to_string()).into());
-    cfg.route("/", web::get().to(landing::show)).service(
+    cfg.service(
+        web::resource("/")
+            .wrap(crate::http::headers::page_headers())
+            .route(web::get().to(landing::show)),
+    )
+    .service(
         web::scope(CONSOLE_PREFIX)
             .app_data(form)
-            .wrap(
-                DefaultHeaders::new()
-                    .add((header::CACHE_CONTROL, "no-store"))
-                    .add((header::X_FRAME_OPTIONS, "DENY"))
-                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::REFERRER_POLICY, "same-origin"))
-                    .add((
-                        header::CONTENT_SECURITY_POLICY,
-                        // Inline styles only for the preview of HTML mail bodies,
-                        // shown in a sandboxed frame; no inline script anywhere.
-                        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                         img-src 'self' data:; frame-src 'self'; form-action 'self'; \
-                         frame-ancestors 'none'",
-                    )),
-            )
+            .wrap(crate::http::headers::page_headers())
             .route("", web::get().to(dashboard::show))
             .route("/", web::get().to(dashboard::show))
             .route("/assets/console.css", web::get().to(pages::stylesheet))

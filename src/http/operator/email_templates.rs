@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorBody, OperatorApiError};
 use super::session::SignedIn;
@@ -229,23 +229,40 @@ async fn save(
     }
 }
 
-/// Every revision of a template, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RevisionsQuery {
+    /// Only revisions older than this one (the last revision of the previous page).
+    pub before: Option<i32>,
+    /// Page size, 1 to 200 (50).
+    pub limit: Option<i64>,
+}
+
+/// A template's revisions, newest first, a page at a time.
 #[utoipa::path(get, path = "/operator/api/templates/{name}/revisions", tag = "Operator",
-    params(("name" = String, Path, example = "access_instructions")),
+    params(("name" = String, Path, example = "access_instructions"), RevisionsQuery),
     responses((status = 200, body = [TemplateRevision]), (status = 404, body = ErrorBody)),
     security(("OperatorSession" = [])))]
 pub async fn revisions(
     state: web::Data<OperatorState>,
     operator: SignedIn,
     name: web::Path<String>,
+    query: web::Query<RevisionsQuery>,
 ) -> Result<HttpResponse, OperatorApiError> {
     operator.require(Permission::ReadTemplates)?;
     let owned = name.clone();
-    let rows = state
+    let RevisionsQuery { before, limit } = query.into_inner();
+    let limit = limit.unwrap_or(50).clamp(1, 200);
+    let (current, rows) = state
         .store
-        .run(move |conn| template_store::revisions(conn, &owned))
+        .run(move |conn| {
+            let current = template_store::current_revision_number(conn, &owned)?;
+            Ok((
+                current,
+                template_store::revisions(conn, &owned, before, limit)?,
+            ))
+        })
         .await?;
-    if rows.is_empty() {
+    if current.is_none() {
         return Err(no_such_template(&name));
     }
     let revisions: Vec<TemplateRevision> = rows.into_iter().map(Into::into).collect();

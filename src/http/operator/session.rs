@@ -513,14 +513,17 @@ fn session_created(
     issued: IssuedToken,
     expires_at: NaiveDateTime,
 ) -> HttpResponse {
-    HttpResponse::Created().json(SessionCreated {
-        token: issued.token,
-        expires_at,
-        operator: OperatorView {
-            email: operator.email,
-            role: operator.role,
-        },
-    })
+    // The answer holds a bearer token: no cache may keep it.
+    HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(SessionCreated {
+            token: issued.token,
+            expires_at,
+            operator: OperatorView {
+                email: operator.email,
+                role: operator.role,
+            },
+        })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

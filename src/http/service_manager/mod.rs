@@ -20,8 +20,9 @@ pub mod users;
 pub mod users_wire;
 pub mod wire;
 
+use actix_web::http::{header, Method};
 use actix_web::middleware::from_fn;
-use actix_web::web;
+use actix_web::{web, Handler, HttpResponse, Resource, Responder};
 
 use crate::config::NotificationMode;
 use crate::notify::outbox::Outbox;
@@ -45,81 +46,173 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     cfg.service(
         web::scope(prefix.trim_end_matches('/'))
             .wrap(from_fn(audit::record_contract_call))
-            .route(
+            .service(contract_route(
                 "/accounts/syncoptions",
-                web::get().to(accounts::sync_options),
-            )
-            .route(
+                Method::GET,
+                accounts::sync_options,
+            ))
+            .service(contract_route(
                 "/accounts/synchronize",
-                web::post().to(accounts::synchronize),
-            )
-            .route("/accounts/exists", web::post().to(accounts::exists))
-            .route("/accounts/delete", web::post().to(accounts::delete))
-            .route(
+                Method::POST,
+                accounts::synchronize,
+            ))
+            .service(contract_route(
+                "/accounts/exists",
+                Method::POST,
+                accounts::exists,
+            ))
+            .service(contract_route(
+                "/accounts/delete",
+                Method::POST,
+                accounts::delete,
+            ))
+            .service(contract_route(
                 "/fields/servicedefinition",
-                web::get().to(fields::service_definition),
-            )
-            .route("/fields/get", web::get().to(fields::get))
-            .route("/fields/validate", web::post().to(fields::validate))
-            .route(
+                Method::GET,
+                fields::service_definition,
+            ))
+            .service(contract_route("/fields/get", Method::GET, fields::get))
+            .service(contract_route(
+                "/fields/validate",
+                Method::POST,
+                fields::validate,
+            ))
+            .service(contract_route(
                 "/fields/additionalinfo",
-                web::get().to(fields::additional_info),
-            )
-            .route(
+                Method::GET,
+                fields::additional_info,
+            ))
+            .service(contract_route(
                 "/subscriptions/create",
-                web::post().to(subscriptions::create),
-            )
-            .route(
+                Method::POST,
+                subscriptions::create,
+            ))
+            .service(contract_route(
                 "/subscriptions/update",
-                web::post().to(subscriptions::update),
-            )
-            .route(
+                Method::POST,
+                subscriptions::update,
+            ))
+            .service(contract_route(
                 "/subscriptions/activate",
-                web::post().to(subscriptions::activate),
-            )
-            .route(
+                Method::POST,
+                subscriptions::activate,
+            ))
+            .service(contract_route(
                 "/subscriptions/suspend",
-                web::post().to(subscriptions::suspend),
-            )
-            .route(
+                Method::POST,
+                subscriptions::suspend,
+            ))
+            .service(contract_route(
                 "/subscriptions/cancel",
-                web::post().to(subscriptions::cancel),
-            )
-            .route(
+                Method::POST,
+                subscriptions::cancel,
+            ))
+            .service(contract_route(
                 "/subscriptions/upgradetopaid",
-                web::post().to(subscriptions::upgrade_to_paid),
-            )
-            .route(
+                Method::POST,
+                subscriptions::upgrade_to_paid,
+            ))
+            .service(contract_route(
                 "/subscriptions/upgradedowngrade",
-                web::post().to(subscriptions::upgrade_downgrade),
-            )
-            .route("/addons/create", web::post().to(addons::create))
-            .route("/addons/update", web::post().to(addons::update))
-            .route("/addons/cancel", web::post().to(addons::cancel))
-            .route("/users/get/customers", web::post().to(users::get_customers))
-            .route("/users/get/customer", web::post().to(users::get_customer))
-            .route("/users/get/list", web::post().to(users::get_list))
-            .route("/users/get", web::post().to(users::get))
-            .route("/users/add", web::post().to(users::add))
-            .route("/users/update", web::post().to(users::update))
-            .route("/users/delete", web::post().to(users::delete))
-            .route("/users/disable", web::post().to(users::disable))
-            .route("/users/activate", web::post().to(users::activate))
-            .route("/users/provision", web::post().to(users::provision))
-            .route("/users/deprovision", web::post().to(users::deprovision))
-            .route(
+                Method::POST,
+                subscriptions::upgrade_downgrade,
+            ))
+            .service(contract_route(
+                "/addons/create",
+                Method::POST,
+                addons::create,
+            ))
+            .service(contract_route(
+                "/addons/update",
+                Method::POST,
+                addons::update,
+            ))
+            .service(contract_route(
+                "/addons/cancel",
+                Method::POST,
+                addons::cancel,
+            ))
+            .service(contract_route(
+                "/users/get/customers",
+                Method::POST,
+                users::get_customers,
+            ))
+            .service(contract_route(
+                "/users/get/customer",
+                Method::POST,
+                users::get_customer,
+            ))
+            .service(contract_route(
+                "/users/get/list",
+                Method::POST,
+                users::get_list,
+            ))
+            .service(contract_route("/users/get", Method::POST, users::get))
+            .service(contract_route("/users/add", Method::POST, users::add))
+            .service(contract_route("/users/update", Method::POST, users::update))
+            .service(contract_route("/users/delete", Method::POST, users::delete))
+            .service(contract_route(
+                "/users/disable",
+                Method::POST,
+                users::disable,
+            ))
+            .service(contract_route(
+                "/users/activate",
+                Method::POST,
+                users::activate,
+            ))
+            .service(contract_route(
+                "/users/provision",
+                Method::POST,
+                users::provision,
+            ))
+            .service(contract_route(
+                "/users/deprovision",
+                Method::POST,
+                users::deprovision,
+            ))
+            .service(contract_route(
                 "/users/password/reset",
-                web::post().to(users::password_reset),
-            )
-            .route(
+                Method::POST,
+                users::password_reset,
+            ))
+            .service(contract_route(
                 "/users/service/get/list",
-                web::post().to(users::service_list),
-            )
-            .route("/users/service/add", web::post().to(users::service_add))
-            .route(
+                Method::POST,
+                users::service_list,
+            ))
+            .service(contract_route(
+                "/users/service/add",
+                Method::POST,
+                users::service_add,
+            ))
+            .service(contract_route(
                 "/users/service/delete",
-                web::post().to(users::service_delete),
-            )
+                Method::POST,
+                users::service_delete,
+            ))
             .default_service(web::to(accounts::not_supported)),
     );
+}
+
+/// One contract route: `method` reaches `handler`; any other method answers
+/// 405 with `Allow`, not the "not supported" envelope of unknown actions (the
+/// action exists, the call is malformed).
+fn contract_route<F, Args>(path: &str, method: Method, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allow = method.to_string();
+    web::resource(path)
+        .route(web::method(method).to(handler))
+        .default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, allow))
+                    .finish()
+            }
+        }))
 }
