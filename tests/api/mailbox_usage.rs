@@ -9,33 +9,12 @@ use chrono::Utc;
 use mailroom::domain::operator::Role;
 use mailroom::store::{mailbox_usage, subscriptions};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, Answer, Backend, TestApp};
+use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::seats::{ok, user};
 use crate::subscriptions::{create_body, customer};
-
-fn ok(answer: &Answer) -> String {
-    assert_eq!(answer.code(), 0, "{}", answer.body);
-    answer.result().to_owned()
-}
-
-fn user(external_id: &str, address: &str, service: &str) -> Value {
-    json!({
-        "ID": "",
-        "Customer": {"ID": external_id, "AccountID": "", "Name": "Customer", "IsTest": false},
-        "FirstName": "Pat",
-        "LastName": "Jones",
-        "DisplayName": "Pat Jones",
-        "Username": address,
-        "Email": address,
-        "Password": "",
-        "SecondaryEmail": "owner@elsewhere.example",
-        "Status": "Provisioned",
-        "Role": "User",
-        "ServiceID": service
-    })
-}
 
 /// The in-use counts of a subscription's history rows, oldest first, and
 /// the ids of its customer and plan.

@@ -11,12 +11,12 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, Answer, Backend, TestApp};
 use crate::subscriptions::{create_body, customer, stored};
 
-fn ok(answer: &Answer) -> String {
+pub(crate) fn ok(answer: &Answer) -> String {
     assert_eq!(answer.code(), 0, "{}", answer.body);
     answer.result().to_owned()
 }
 
-fn user(external_id: &str, address: &str, service: &str) -> Value {
+pub(crate) fn user(external_id: &str, address: &str, service: &str) -> Value {
     json!({
         "ID": "",
         "Customer": {"ID": external_id, "AccountID": "", "Name": "Customer", "IsTest": false},

@@ -1,16 +1,13 @@
 //! The Audit page (Super Admin): what operators did, filtered by operator,
 //! action and dates, paged newest first, and the same rows as CSV.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::pages::{display_time, render};
-use super::subscriptions::spreadsheet_safe;
+use super::pages::{self, display_time, render};
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
 use crate::domain::operator_audit::AuditAction;
-use crate::http::error::ServerError;
 use crate::http::operator::operator_audit::AuditQuery;
 use crate::http::operator::OperatorState;
 use crate::store::operator_audit::{self, AuditRow};
@@ -165,11 +162,9 @@ const CSV_HEADER: [&str; 8] = [
     "after",
 ];
 
-fn csv_of(rows: Vec<AuditRow>) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(CSV_HEADER)?;
-    for row in rows {
-        let record = [
+fn csv_records(rows: Vec<AuditRow>) -> impl Iterator<Item = [String; 8]> {
+    rows.into_iter().map(|row| {
+        [
             row.id.to_string(),
             row.occurred_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             row.operator_email,
@@ -178,16 +173,8 @@ fn csv_of(rows: Vec<AuditRow>) -> Result<Vec<u8>, csv::Error> {
             row.source_address.unwrap_or_default(),
             row.before_state.unwrap_or_default(),
             row.after_state.unwrap_or_default(),
-        ];
-        writer.write_record(
-            record
-                .iter()
-                .map(|cell| spreadsheet_safe(cell).into_owned()),
-        )?;
-    }
-    writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+        ]
+    })
 }
 
 async fn export(
@@ -201,14 +188,6 @@ async fn export(
         .store
         .run(move |conn| operator_audit::list(conn, &filter, None, EXPORT_LIMIT))
         .await?;
-    let count = rows.len();
-    let body = csv_of(rows).map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
-    tracing::info!(operator = %session.email, rows = count, "operator audit exported");
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"operator-audit.csv\"",
-        ))
-        .body(body))
+    tracing::info!(operator = %session.email, rows = rows.len(), "operator audit exported");
+    pages::csv_download("operator-audit.csv", &CSV_HEADER, csv_records(rows))
 }

@@ -185,3 +185,65 @@ pub async fn script() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "max-age=300"))
         .body(include_str!("../../../templates/console/console.js"))
 }
+
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a
+/// tab or carriage return before one) gets a leading `'`, so that a name a
+/// BSS sent never runs as one when the file is opened.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// A CSV download of the console's exports: the header, then each record
+/// with every cell [`spreadsheet_safe`] (the `csv` crate quotes what needs
+/// quoting).
+pub fn csv_download<R>(
+    filename: &str,
+    header_row: &[&str],
+    records: impl IntoIterator<Item = R>,
+) -> Result<HttpResponse, ConsoleError>
+where
+    R: IntoIterator<Item = String>,
+{
+    let write = || -> Result<Vec<u8>, csv::Error> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(header_row)?;
+        for record in records {
+            writer.write_record(
+                record
+                    .into_iter()
+                    .map(|cell| spreadsheet_safe(&cell).into_owned()),
+            )?;
+        }
+        writer
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    };
+    let body = write().map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body))
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_are_defused_and_other_cells_kept() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("+1"), "'+1");
+        assert_eq!(spreadsheet_safe("-2+3"), "'-2+3");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("\t=1"), "'\t=1");
+        assert_eq!(spreadsheet_safe("Acme, \"Ltd\""), "Acme, \"Ltd\"");
+        assert_eq!(spreadsheet_safe("10"), "10");
+        assert_eq!(spreadsheet_safe(""), "");
+    }
+}

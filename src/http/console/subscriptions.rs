@@ -2,7 +2,6 @@
 //! and source, a page at a time, and the filtered list as CSV. The
 //! filters are read as the operator API reads them.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +9,6 @@ use super::pages;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
 use crate::domain::subscription::SubscriptionStatus;
-use crate::http::error::ServerError;
 use crate::http::operator::subscriptions::{filter_of, SOURCES};
 use crate::http::operator::OperatorState;
 use crate::store::catalog;
@@ -366,24 +364,11 @@ const CSV_HEADER: [&str; 13] = [
     "cancelled_at",
 ];
 
-/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a
-/// tab or carriage return before one) gets a leading `'`, so that a name a
-/// BSS sent never runs as one when the file is opened.
-pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
-
-/// The whole filtered list as CSV (one query, every row; the `csv` crate
-/// quotes what needs quoting).
-fn csv_of(rows: Vec<SubscriptionListRow>) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(CSV_HEADER)?;
-    for row in rows {
-        let time = |at: chrono::NaiveDateTime| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let record = [
+/// The whole filtered list's CSV records (one query, every row).
+fn csv_records(rows: Vec<SubscriptionListRow>) -> impl Iterator<Item = [String; 13]> {
+    let time = |at: chrono::NaiveDateTime| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    rows.into_iter().map(move |row| {
+        [
             row.public_id,
             row.bss_subscription_id,
             row.customer_external_id,
@@ -397,16 +382,8 @@ fn csv_of(rows: Vec<SubscriptionListRow>) -> Result<Vec<u8>, csv::Error> {
             time(row.created_at),
             time(row.updated_at),
             row.cancelled_at.map(time).unwrap_or_default(),
-        ];
-        writer.write_record(
-            record
-                .iter()
-                .map(|cell| spreadsheet_safe(cell).into_owned()),
-        )?;
-    }
-    writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+        ]
+    })
 }
 
 async fn export(
@@ -420,31 +397,6 @@ async fn export(
         .store
         .run(move |conn| queries::list(conn, &filter, 0, None))
         .await?;
-    let count = rows.len();
-    let body = csv_of(rows).map_err(|e| ConsoleError::from(ServerError::internal(e)))?;
-    tracing::info!(operator = %session.email, rows = count, "subscriptions exported");
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"subscriptions.csv\"",
-        ))
-        .body(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spreadsheet_safe;
-
-    #[test]
-    fn formulas_are_defused_and_other_cells_kept() {
-        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(spreadsheet_safe("+1"), "'+1");
-        assert_eq!(spreadsheet_safe("-2+3"), "'-2+3");
-        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(spreadsheet_safe("\t=1"), "'\t=1");
-        assert_eq!(spreadsheet_safe("Acme, \"Ltd\""), "Acme, \"Ltd\"");
-        assert_eq!(spreadsheet_safe("10"), "10");
-        assert_eq!(spreadsheet_safe(""), "");
-    }
+    tracing::info!(operator = %session.email, rows = rows.len(), "subscriptions exported");
+    pages::csv_download("subscriptions.csv", &CSV_HEADER, csv_records(rows))
 }
