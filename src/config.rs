@@ -37,6 +37,10 @@ pub struct Settings {
     /// How long a request waits for the database (a pooled connection, or
     /// SQLite's write lock) before it answers 503.
     pub database_timeout_ms: u64,
+    /// The longest one unit of work may take once it has a connection
+    /// (PostgreSQL cancels a statement past it); a hung database answers 503
+    /// after `database_timeout_ms` plus this.
+    pub database_statement_timeout_ms: u64,
     /// How long application keys and sync options are cached.
     pub cache_ttl_ms: u64,
     /// The address customers and operators reach this service at, used in
@@ -290,6 +294,7 @@ impl Default for Settings {
             client_request_timeout_ms: 10_000,
             pool_size: 16,
             database_timeout_ms: 5_000,
+            database_statement_timeout_ms: 15_000,
             cache_ttl_ms: 10_000,
             public_url: None,
             operator: OperatorProfile::default(),
@@ -354,6 +359,9 @@ impl Settings {
     pub fn validated(mut self) -> Result<Self, SettingsError> {
         self.pool_size = self.pool_size.max(1);
         self.client_request_timeout_ms = self.client_request_timeout_ms.max(MIN_REQUEST_TIMEOUT_MS);
+        self.database_statement_timeout_ms = self
+            .database_statement_timeout_ms
+            .max(MIN_REQUEST_TIMEOUT_MS);
         self.workers = self.workers.map(|workers| workers.max(1));
         self.mail.poll_interval_ms = self.mail.poll_interval_ms.max(MIN_POLL_INTERVAL_MS);
         self.mail.max_attempts = self.mail.max_attempts.max(1);
@@ -408,6 +416,10 @@ impl Settings {
 
     pub fn database_timeout(&self) -> Duration {
         Duration::from_millis(self.database_timeout_ms)
+    }
+
+    pub fn database_statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_statement_timeout_ms)
     }
 
     pub fn client_request_timeout(&self) -> Duration {

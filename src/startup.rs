@@ -83,6 +83,7 @@ pub fn pool_options(settings: &Settings) -> PoolOptions {
         max_size: settings.pool_size,
         checkout_timeout: settings.database_timeout(),
         sqlite_busy_timeout: settings.database_timeout(),
+        statement_timeout: settings.database_statement_timeout(),
     }
 }
 

@@ -84,13 +84,15 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
 pub struct ConnectionManager {
     target: DbTarget,
     sqlite_busy_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl ConnectionManager {
-    pub fn new(target: DbTarget, sqlite_busy_timeout: Duration) -> Self {
+    pub fn new(target: DbTarget, options: &PoolOptions) -> Self {
         Self {
             target,
-            sqlite_busy_timeout,
+            sqlite_busy_timeout: options.sqlite_busy_timeout,
+            statement_timeout: options.statement_timeout,
         }
     }
 
@@ -114,11 +116,53 @@ impl ConnectionManager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DbTarget::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DbTarget::Postgres(url) => {
+                PgConnection::establish(&with_connection_deadlines(url, self.statement_timeout))
+                    .map(DbConnection::Postgres)
+                    .map_err(r2d2::Error::ConnectionError)
+            }
         }
     }
+}
+
+/// `url` with the deadlines it does not set itself: libpq's connect timeout
+/// (a server that accepts the TCP connection and never answers would hold a
+/// connection attempt forever), keepalives (a peer gone from the network),
+/// and the session's `statement_timeout` (the server cancels a statement past
+/// it, so a slow query frees its connection; a hung server is left to
+/// `Store::run`'s deadline). Given in the startup packet, the statement
+/// timeout is what `RESET` returns to.
+fn with_connection_deadlines(url: &str, statement_timeout: Duration) -> String {
+    // libpq counts connect_timeout in whole seconds and treats less than 2 as 2.
+    let connect_secs = statement_timeout.as_secs().clamp(2, 30);
+    let defaults = [
+        (
+            "options",
+            format!("-c%20statement_timeout%3D{}", statement_timeout.as_millis()),
+        ),
+        ("connect_timeout", connect_secs.to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "30".to_owned()),
+        ("keepalives_interval", "10".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+    ];
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let given = |name: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    };
+    let mut out = url.to_owned();
+    for (name, value) in defaults {
+        if given(name) {
+            continue;
+        }
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&value);
+    }
+    out
 }
 
 impl ManageConnection for ConnectionManager {
@@ -146,10 +190,21 @@ pub struct PoolOptions {
     /// as unavailable.
     pub checkout_timeout: Duration,
     pub sqlite_busy_timeout: Duration,
+    /// The longest a unit of work may run once it has its connection
+    /// (PostgreSQL also cancels any one statement past it).
+    pub statement_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// How long a caller waits for a unit of work in all before the
+    /// database counts as unavailable: a connection, then the work.
+    pub fn deadline(&self) -> Duration {
+        self.checkout_timeout + self.statement_timeout
+    }
 }
 
 pub fn build_pool(target: DbTarget, options: &PoolOptions) -> Result<DbPool, r2d2::PoolError> {
-    let manager = ConnectionManager::new(target, options.sqlite_busy_timeout);
+    let manager = ConnectionManager::new(target, options);
     r2d2::Pool::builder()
         .max_size(options.max_size)
         .min_idle(Some(1))
@@ -454,5 +509,29 @@ mod tests {
         ));
         assert!(DbTarget::parse("mysql://x").is_err());
         assert!(DbTarget::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_get_deadlines_they_do_not_set() {
+        let url = with_connection_deadlines("postgres://u@h/db", Duration::from_secs(15));
+        assert_eq!(
+            url,
+            "postgres://u@h/db?options=-c%20statement_timeout%3D15000&connect_timeout=15\
+             &keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
+        );
+        let url = with_connection_deadlines(
+            "postgres://u@h/db?sslmode=disable&connect_timeout=60&keepalives=0",
+            Duration::from_millis(500),
+        );
+        assert_eq!(
+            url,
+            "postgres://u@h/db?sslmode=disable&connect_timeout=60&keepalives=0\
+             &options=-c%20statement_timeout%3D500\
+             &keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
+        );
+        assert!(
+            with_connection_deadlines("postgres://h/db", Duration::from_millis(500))
+                .contains("connect_timeout=2&")
+        );
     }
 }

@@ -28,9 +28,13 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
                 pg.batch_execute(sql)
                     .map_err(|e| MigrationError(Box::new(e)))
             };
+            // A migration (an index over a big table) and the wait for
+            // another instance's may take longer than any request may.
             lock(
                 pg,
-                &format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+                &format!(
+                    "SET statement_timeout = 0; SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"
+                ),
             )?;
             let result = pg
                 .run_pending_migrations(POSTGRES)
@@ -38,7 +42,9 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
                 .map_err(MigrationError);
             lock(
                 pg,
-                &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+                &format!(
+                    "SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY}); RESET statement_timeout"
+                ),
             )?;
             result?
         }

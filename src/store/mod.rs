@@ -58,6 +58,12 @@ pub enum StoreError {
     TaskFailed(#[source] tokio::task::JoinError),
 }
 
+/// A unit of work that did not finish within the store's deadline: the
+/// database hangs, or the work is far slower than any request may be.
+#[derive(Debug, thiserror::Error)]
+#[error("the database did not answer within {0:?}")]
+pub struct DeadlineElapsed(pub std::time::Duration);
+
 impl StoreError {
     /// Stored data that breaks a rule the code relies on.
     pub fn corrupt(what: impl Into<String>) -> Self {
@@ -150,13 +156,18 @@ tokio::task_local! {
 pub struct Store {
     pool: DbPool,
     target: DbTarget,
+    deadline: std::time::Duration,
 }
 
 impl Store {
     /// Opens the pool. Fails when no connection can be made at all.
     pub fn connect(target: DbTarget, options: &PoolOptions) -> Result<Self, StoreError> {
         let pool = connection::build_pool(target.clone(), options)?;
-        Ok(Self { pool, target })
+        Ok(Self {
+            pool,
+            target,
+            deadline: options.deadline(),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -164,8 +175,25 @@ impl Store {
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool,
-    /// inside the caller's tracing span.
+    /// inside the caller's tracing span. Past the store's deadline (waiting
+    /// for a connection, then the work) the caller gets `Unavailable`; the
+    /// work itself cannot be stopped and ends when the database answers (or
+    /// is cut off by PostgreSQL's `statement_timeout`).
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = self.deadline;
+        match tokio::time::timeout(deadline, self.run_unbounded(work)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(StoreError::Unavailable(Box::new(DeadlineElapsed(deadline)))),
+        }
+    }
+
+    /// [`Store::run`] without the deadline, for work that may rightly take
+    /// long (migrations).
+    async fn run_unbounded<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -255,7 +283,8 @@ impl Store {
 
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        self.run(|conn| Ok(migrations::run_pending(conn)?)).await
+        self.run_unbounded(|conn| Ok(migrations::run_pending(conn)?))
+            .await
     }
 
     /// True when the database answers a trivial query.
