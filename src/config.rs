@@ -41,6 +41,9 @@ pub struct Settings {
     /// (PostgreSQL cancels a statement past it); a hung database answers 503
     /// after `database_timeout_ms` plus this.
     pub database_statement_timeout_ms: u64,
+    /// Whether `GET /metrics` (Prometheus) is served. It needs no sign-in,
+    /// like `/healthz`: keep it inside the network, or turn it off.
+    pub metrics_enabled: bool,
     /// How long application keys and sync options are cached.
     pub cache_ttl_ms: u64,
     /// The address customers and operators reach this service at, used in
@@ -295,6 +298,7 @@ impl Default for Settings {
             pool_size: 16,
             database_timeout_ms: 5_000,
             database_statement_timeout_ms: 15_000,
+            metrics_enabled: true,
             cache_ttl_ms: 10_000,
             public_url: None,
             operator: OperatorProfile::default(),

@@ -26,7 +26,7 @@ use crate::http::service_manager::body::BodyLimit;
 use crate::http::service_manager::routing::lower_contract_path;
 use crate::http::service_manager::{self, ContractState};
 use crate::http::throttle::LoginThrottle;
-use crate::http::{headers, health, openapi};
+use crate::http::{headers, health, metrics, openapi};
 use crate::integrations::outbound::Outbound;
 use crate::integrations::secrets::KeyRing;
 use crate::integrations::settings::Integrations;
@@ -41,6 +41,7 @@ use crate::store::connection::UnsupportedDatabaseUrl;
 use crate::store::sync_options::CatalogCache;
 use crate::store::{applications, email_templates};
 use crate::store::{DbTarget, PoolOptions, Store, StoreError};
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +238,8 @@ impl Application {
         let keys = web::Data::new(ApplicationKeys::new(store.clone(), settings.cache_ttl()));
         let audit_sink = web::Data::new(audit_sink);
         let store_data = web::Data::new(store.clone());
+        let metrics_data = web::Data::new(Metrics::new());
+        let serve_metrics = settings.metrics_enabled;
         let body_limit = BodyLimit(settings.body_limit_bytes);
         let body_deadline = BodyDeadline(settings.client_request_timeout());
         let document = openapi::document(&prefix);
@@ -260,8 +263,14 @@ impl Application {
                 .app_data(body_deadline)
                 .app_data(operator_state.clone())
                 .app_data(activation_pages.clone())
+                .app_data(metrics_data.clone())
                 .route("/healthz", web::get().to(health::live))
                 .route("/readyz", web::get().to(health::ready))
+                .configure(|cfg| {
+                    if serve_metrics {
+                        cfg.route("/metrics", web::get().to(metrics::scrape));
+                    }
+                })
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", document.clone()),

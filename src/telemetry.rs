@@ -1,6 +1,8 @@
 //! Logging with tracing: pretty or JSON lines, one span per request that
 //! carries the BSS's TrackId and the calling application.
 
+pub mod metrics;
+
 use std::io::IsTerminal;
 
 use actix_web::body::MessageBody;

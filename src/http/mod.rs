@@ -9,6 +9,7 @@ pub mod console;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod service_manager;

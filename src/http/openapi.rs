@@ -4,6 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::health;
+use super::metrics;
 use super::operator::error::ErrorBody;
 use super::operator::integration_runs;
 use super::operator::integrations;
@@ -74,6 +75,7 @@ pub const DOCUMENTED_PREFIX: &str = "/api/";
         users::service_delete,
         health::live,
         health::ready,
+        metrics::scrape,
         session::sign_in,
         session::sign_out,
         session::me,

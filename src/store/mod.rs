@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod psa;
 pub mod psa_quantities;
 pub mod schema;
+pub mod scrape;
 pub mod subscriptions;
 pub mod sync_options;
 
@@ -279,6 +280,19 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         work(&mut conn)
+    }
+
+    /// What `/metrics` shows of the database and the pool.
+    pub async fn metrics_snapshot(
+        &self,
+    ) -> Result<crate::telemetry::metrics::Snapshot, StoreError> {
+        let now = chrono::Utc::now().naive_utc();
+        let mut snapshot = self.run(move |conn| scrape::read(conn, now)).await?;
+        let state = self.pool.state();
+        snapshot.pool_connections = state.connections;
+        snapshot.pool_idle = state.idle_connections;
+        snapshot.pool_max = self.pool.max_size();
+        Ok(snapshot)
     }
 
     /// Applies pending migrations; returns the versions applied.

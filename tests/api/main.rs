@@ -27,6 +27,7 @@ mod fields;
 mod integrations;
 mod mailbox_passwords;
 mod mailbox_usage;
+mod metrics;
 mod notifications;
 mod operator_api;
 mod operator_audit;

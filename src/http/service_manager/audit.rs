@@ -11,10 +11,11 @@ use serde_json::Value;
 
 use super::answer::AnswerFacts;
 use super::auth::Caller;
-use super::routing::request_action;
+use super::routing::{request_action, ACTIONS};
 use crate::domain::ResultCode;
 use crate::jobs::audit_writer::AuditSink;
 use crate::store::audit::NewAuditEntry;
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::track_id;
 
 /// Longest request body kept in the log.
@@ -124,6 +125,10 @@ pub async fn record_contract_call(
     let status = response.status().as_u16();
     let code = facts.as_ref().map_or(ResultCode::InternalError, |f| f.code);
 
+    if let Some(metrics) = request.app_data::<web::Data<Metrics>>() {
+        let known = ACTIONS.iter().find(|action| **action == endpoint);
+        metrics.contract_call(known.copied().unwrap_or("other"), code.code(), duration);
+    }
     tracing::info!(
         endpoint = %endpoint,
         code = code.code(),
