@@ -217,7 +217,71 @@ async fn a_sign_in_lockout_ends_after_its_time(backend: Backend) {
     );
 }
 
+/// Signs in from `address` (a loopback address of its own, as another
+/// machine would).
+async fn sign_in_from(app: &TestApp, address: &str, email: &str, password: &str) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    client
+        .post(app.url("/operator/api/sessions"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Wrong passwords from one address lock that address out for the email,
+/// not the operator: from elsewhere the right password still gets in
+/// (slowed, since the email is being guessed).
+async fn a_guesser_cannot_lock_an_operator_out(backend: Backend) {
+    use mailroom::http::throttle::{MAX_FAILURES, SLOWDOWN};
+    let app = spawn_app(backend).await;
+    let email = app.create_operator(Role::Admin).await;
+    for _ in 0..MAX_FAILURES {
+        assert_eq!(
+            sign_in_from(&app, "127.0.0.2", &email, "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.2", &email, OPERATOR_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.3", &email, OPERATOR_PASSWORD).await,
+        StatusCode::CREATED
+    );
+    assert!(started.elapsed() >= SLOWDOWN, "the attempt was slowed");
+}
+
+/// Wrong passwords for many emails from one address lock the address.
+async fn spraying_from_one_address_locks_it(backend: Backend) {
+    use mailroom::http::throttle::MAX_ADDRESS_FAILURES;
+    let app = spawn_app(backend).await;
+    let email = app.create_operator(Role::Admin).await;
+    for i in 0..MAX_ADDRESS_FAILURES {
+        assert_eq!(
+            sign_in_from(&app, "127.0.0.4", &format!("guess{i}@example.com"), "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.4", &email, OPERATOR_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.5", &email, OPERATOR_PASSWORD).await,
+        StatusCode::CREATED
+    );
+}
+
 both_backends!(
+    a_guesser_cannot_lock_an_operator_out,
+    spraying_from_one_address_locks_it,
     a_sign_in_lockout_ends_after_its_time,
     the_session_cookie_is_secure_behind_an_https_public_url,
     operator_sessions_are_stored_as_hashes,

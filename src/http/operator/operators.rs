@@ -17,6 +17,7 @@ use crate::domain::operator_audit::AuditAction;
 use crate::domain::password;
 use crate::domain::token::hash_token;
 use crate::http::error::ServerError;
+use crate::http::throttle::{self, Attempt};
 use crate::store::operator_accounts::{
     self, ChangeOutcome, InviteOutcome, OperatorSummary, ResetOutcome,
 };
@@ -327,11 +328,12 @@ pub async fn change_own_password(
     new: String,
     session_token: Option<String>,
 ) -> Result<Result<(), OwnPasswordRefusal>, ServerError> {
-    let throttle_key = format!("own-password:{}", operator.email);
-    if let Err(wait) = state.throttle.check(&throttle_key) {
+    let account = format!("own-password:{}", operator.email);
+    let throttled = Attempt::new(&account, operator.source_address.as_deref());
+    if let Err(wait) = state.throttle.admit(throttled).await {
         return Ok(Err(OwnPasswordRefusal::TooManyAttempts(format!(
             "Too many wrong passwords. Try again in {}.",
-            crate::http::throttle::minutes(wait)
+            throttle::minutes(wait)
         ))));
     }
     if let Err(weak) = password::check_strength(&new) {
@@ -354,10 +356,10 @@ pub async fn change_own_password(
     .map_err(ServerError::internal)?
     .map_err(|e| ServerError::internal(std::io::Error::other(e.to_string())))?;
     let Some(hash) = hashed else {
-        state.throttle.failed(&throttle_key);
+        state.throttle.failed(throttled);
         return Ok(Err(OwnPasswordRefusal::WrongCurrent));
     };
-    state.throttle.succeeded(&throttle_key);
+    state.throttle.succeeded(throttled);
     let operator_id = operator.operator_id;
     let keep = session_token.as_deref().map(hash_token);
     let entry = operator

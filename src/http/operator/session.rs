@@ -17,7 +17,7 @@ use crate::domain::password;
 use crate::domain::token::{csrf_token, hash_token, IssuedToken};
 use crate::domain::totp::{normalize_recovery_code, TotpSecret};
 use crate::http::error::ServerError;
-use crate::http::throttle;
+use crate::http::throttle::{self, Attempt};
 use crate::store::operator_audit::{self, Actor, AuditEntry};
 use crate::store::{operator_totp, operators, StoreError};
 
@@ -225,7 +225,9 @@ pub async fn open_session(
         email: email.clone(),
         source_address: source_address.clone(),
     };
-    if let Err(wait) = state.throttle.check(&email) {
+    let address = source_address.clone();
+    let throttled = Attempt::new(&email, address.as_deref());
+    if let Err(wait) = state.throttle.admit(throttled).await {
         tracing::warn!(%email, "operator sign-in refused: too many failures");
         record_attempt(
             state,
@@ -254,7 +256,7 @@ pub async fn open_session(
     .await
     .map_err(ServerError::internal)?;
     let Some(operator) = operator.clone().filter(|_| verified) else {
-        state.throttle.failed(&email);
+        state.throttle.failed(throttled);
         tracing::info!(%email, "operator sign-in refused");
         let reason = match &operator {
             Some(found) if found.disabled_at.is_some() => "disabled",
@@ -269,7 +271,7 @@ pub async fn open_session(
         .await?;
         return Err(SignInError::WrongCredentials);
     };
-    state.throttle.succeeded(&email);
+    state.throttle.succeeded(throttled);
     if operator.totp_enabled_at.is_some() {
         // The password was right; the second factor decides.
         let challenge = IssuedToken::generate();
@@ -357,7 +359,9 @@ pub async fn complete_second_factor(
         return Err(SignInError::WrongSecondFactor);
     };
     let email = operator.email.clone();
-    if let Err(wait) = state.throttle.check(&email) {
+    let address = source_address.clone();
+    let throttled = Attempt::new(&email, address.as_deref());
+    if let Err(wait) = state.throttle.admit(throttled).await {
         return Err(SignInError::TooManyAttempts(format!(
             "Too many failed sign-ins for this email. Try again in {}.",
             throttle::minutes(wait)
@@ -385,7 +389,7 @@ pub async fn complete_second_factor(
         }
     };
     let Some(factor) = factor else {
-        state.throttle.failed(&email);
+        state.throttle.failed(throttled);
         tracing::info!(%email, "operator second factor refused");
         record_attempt(
             state,
@@ -402,7 +406,7 @@ pub async fn complete_second_factor(
         .await?;
         return Err(SignInError::WrongSecondFactor);
     };
-    state.throttle.succeeded(&email);
+    state.throttle.succeeded(throttled);
     state
         .store
         .run(move |conn| operator_totp::close_challenge(conn, &challenge_hash))
