@@ -561,6 +561,57 @@ pub fn runs(
     Ok(RunsPage { runs, total })
 }
 
+/// The latest run of a job, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    pub job_name: String,
+    pub started_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    pub outcome: RunOutcome,
+    pub error: Option<String>,
+}
+
+/// Each job's latest run, by job name: one grouped query for the latest ids
+/// (a job's runs are few a day) and one for their rows.
+pub fn last_runs(conn: &mut DbConnection) -> Result<Vec<LastRun>, StoreError> {
+    let latest: Vec<Option<i64>> = job_runs::table
+        .group_by(job_runs::job_name)
+        .select(diesel::dsl::max(job_runs::id))
+        .load(conn)?;
+    let ids: Vec<i64> = latest.into_iter().flatten().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(
+        String,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        String,
+        Option<String>,
+    )> = job_runs::table
+        .filter(job_runs::id.eq_any(&ids))
+        .order(job_runs::job_name)
+        .select((
+            job_runs::job_name,
+            job_runs::started_at,
+            job_runs::finished_at,
+            job_runs::outcome,
+            job_runs::error,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(job_name, started_at, finished_at, outcome, error)| {
+            Ok(LastRun {
+                job_name,
+                started_at,
+                finished_at,
+                outcome: RunOutcome::parse(&outcome)?,
+                error,
+            })
+        })
+        .collect()
+}
+
 /// Moves a job's next slot (tests simulate downtime with it).
 pub fn set_next_run_at(
     conn: &mut DbConnection,

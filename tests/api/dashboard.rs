@@ -12,7 +12,47 @@ use serde_json::json;
 use crate::both_backends;
 use crate::helpers::{account, console_login, spawn_app, Backend};
 
-both_backends!(the_dashboard_shows_what_the_database_holds);
+both_backends!(
+    the_dashboard_shows_what_the_database_holds,
+    the_dashboard_shows_each_integrations_last_run
+);
+
+/// The integrations card: nothing before a run; then each job's latest run,
+/// its outcome and a link to its history.
+async fn the_dashboard_shows_each_integrations_last_run(backend: Backend) {
+    use crate::scheduler::{enable_integration, make_due, quick_scheduler, wait_for_finished_runs};
+    let app = crate::helpers::spawn_app_with(backend, quick_scheduler).await;
+    let admin = console_login(&app, Role::Admin).await;
+    let page = admin.get("/console/").await;
+    assert!(
+        page.html.contains("No integration has run yet."),
+        "{}",
+        page.html
+    );
+
+    // Enabled without its settings: the run fails and says why.
+    enable_integration(&app, "connectwise").await;
+    make_due(&app, chrono::Duration::minutes(1)).await;
+    let runs = wait_for_finished_runs(&app, 1).await;
+    let page = admin.get("/console/").await;
+    let card = &page.html[page.html.find("id=\"last-runs\"").expect("the runs table")..];
+    assert!(
+        card.contains("href=\"/console/integrations/connectwise/runs\""),
+        "{card}"
+    );
+    let outcome = runs[0].outcome.as_str();
+    assert!(
+        card.contains(&format!("data-outcome=\"{outcome}\"")),
+        "{outcome}: {card}"
+    );
+    if let Some(error) = &runs[0].error {
+        let shown = error
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;");
+        assert!(card.contains(&shown), "{error}: {card}");
+    }
+}
 
 fn number(html: &str, id: &str) -> i64 {
     let marker = format!("id=\"{id}\">");

@@ -1,6 +1,7 @@
 //! The console's home: customers by status and new this week, contract
 //! calls of the last 24 hours by endpoint and result code (a bar chart
-//! drawn here as SVG), failed and queued mail.
+//! drawn here as SVG), failed and queued mail, and the integrations' last
+//! scheduled runs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,11 +10,13 @@ use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use serde::Serialize;
 
+use super::integration_runs::outcome_label;
 use super::pages::render;
 use super::{ConsoleError, ConsoleSession};
 use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
-use crate::store::dashboard;
+use crate::jobs::scheduler;
+use crate::store::{dashboard, jobs};
 
 pub const VIEWS: &[(&str, &str)] = &[(
     "dashboard",
@@ -34,6 +37,16 @@ struct CallCount {
 }
 
 #[derive(Serialize)]
+struct LastRunView {
+    integration: &'static str,
+    runs_path: String,
+    outcome: &'static str,
+    outcome_label: &'static str,
+    started_at: String,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
 struct DashboardView {
     customers: Vec<StatusCount>,
     customers_total: i64,
@@ -43,6 +56,25 @@ struct DashboardView {
     chart_svg: String,
     failed_mail: i64,
     queued_mail: i64,
+    last_runs: Vec<LastRunView>,
+}
+
+/// The latest run of each integration's job that has run, by integration.
+fn last_run_views(runs: Vec<jobs::LastRun>) -> Vec<LastRunView> {
+    let registry = scheduler::registry();
+    runs.into_iter()
+        .filter_map(|run| {
+            let job = registry.iter().find(|job| job.name == run.job_name)?;
+            Some(LastRunView {
+                integration: job.kind.label(),
+                runs_path: format!("/console/integrations/{}/runs", job.kind.key()),
+                outcome: run.outcome.as_str(),
+                outcome_label: outcome_label(run.outcome.as_str()),
+                started_at: run.started_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                error: run.error,
+            })
+        })
+        .collect()
 }
 
 /// One bar per endpoint: its successful calls (result code 0) and the rest.
@@ -122,9 +154,14 @@ pub async fn show(
     session.require(Permission::ReadCustomers)?;
     let now = Utc::now().naive_utc();
     let (week_ago, day_ago) = (now - Duration::days(7), now - Duration::hours(24));
-    let numbers = state
+    let (numbers, last_runs) = state
         .store
-        .run(move |conn| dashboard::load(conn, week_ago, day_ago))
+        .run(move |conn| {
+            Ok((
+                dashboard::load(conn, week_ago, day_ago)?,
+                jobs::last_runs(conn)?,
+            ))
+        })
         .await?;
     let view = DashboardView {
         customers_total: numbers.customers_by_status.iter().map(|(_, n)| n).sum(),
@@ -150,6 +187,7 @@ pub async fn show(
             .collect(),
         failed_mail: numbers.failed_mail,
         queued_mail: numbers.queued_mail,
+        last_runs: last_run_views(last_runs),
     };
     render(
         "dashboard",

@@ -93,7 +93,7 @@ struct PageView {
     older_href: Option<String>,
 }
 
-fn outcome_label(outcome: &str) -> &'static str {
+pub(super) fn outcome_label(outcome: &str) -> &'static str {
     match outcome {
         "running" => "Running",
         "succeeded" => "Succeeded",
