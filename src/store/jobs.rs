@@ -582,31 +582,28 @@ pub fn last_runs(conn: &mut DbConnection) -> Result<Vec<LastRun>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(
-        String,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-        String,
-        Option<String>,
-    )> = job_runs::table
+    #[derive(Queryable, Selectable)]
+    #[diesel(table_name = job_runs)]
+    struct LastRunRow {
+        job_name: String,
+        started_at: NaiveDateTime,
+        finished_at: Option<NaiveDateTime>,
+        outcome: String,
+        error: Option<String>,
+    }
+    let rows: Vec<LastRunRow> = job_runs::table
         .filter(job_runs::id.eq_any(&ids))
         .order(job_runs::job_name)
-        .select((
-            job_runs::job_name,
-            job_runs::started_at,
-            job_runs::finished_at,
-            job_runs::outcome,
-            job_runs::error,
-        ))
+        .select(LastRunRow::as_select())
         .load(conn)?;
     rows.into_iter()
-        .map(|(job_name, started_at, finished_at, outcome, error)| {
+        .map(|row| {
             Ok(LastRun {
-                job_name,
-                started_at,
-                finished_at,
-                outcome: RunOutcome::parse(&outcome)?,
-                error,
+                outcome: RunOutcome::parse(&row.outcome)?,
+                job_name: row.job_name,
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+                error: row.error,
             })
         })
         .collect()
