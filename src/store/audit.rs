@@ -77,3 +77,65 @@ pub fn recent(
     }
     Ok(query.load(conn)?)
 }
+
+/// Which of a customer's contract calls to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub endpoint: Option<String>,
+    pub result_code: Option<i32>,
+    /// Calls at or after this instant.
+    pub from: Option<NaiveDateTime>,
+    /// Calls before this instant.
+    pub until: Option<NaiveDateTime>,
+    /// Calls older than this entry (the next page).
+    pub before_id: Option<i64>,
+}
+
+/// A page of a customer's calls, newest first.
+#[derive(Debug, Clone)]
+pub struct CallsPage {
+    pub entries: Vec<AuditEntry>,
+    /// The `before_id` of the next (older) page, when there is one.
+    pub older: Option<i64>,
+}
+
+/// A customer's contract calls that match `filter`, newest first, `limit`
+/// at a time (the `audit_log_external_id` index gives the customer's calls
+/// in order; the other conditions are checked on those rows).
+pub fn customer_calls(
+    conn: &mut DbConnection,
+    external_id: &str,
+    filter: &CallFilter,
+    limit: i64,
+) -> Result<CallsPage, StoreError> {
+    let limit = limit.clamp(1, 500);
+    let mut query = audit_log::table
+        .select(AuditEntry::as_select())
+        .filter(audit_log::external_id.eq(external_id.to_owned()))
+        .order(audit_log::id.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(endpoint) = &filter.endpoint {
+        query = query.filter(audit_log::endpoint.eq(endpoint.clone()));
+    }
+    if let Some(code) = filter.result_code {
+        query = query.filter(audit_log::result_code.eq(code));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_log::occurred_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_log::occurred_at.lt(until));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(audit_log::id.lt(before));
+    }
+    let mut entries: Vec<AuditEntry> = query.load(conn)?;
+    let older = if entries.len() as i64 > limit {
+        entries.truncate(limit as usize);
+        entries.last().map(|entry| entry.id)
+    } else {
+        None
+    };
+    Ok(CallsPage { entries, older })
+}

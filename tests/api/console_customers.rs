@@ -258,7 +258,7 @@ async fn detail_page_shows_everything(backend: Backend) {
     )));
     // The audit row of the Synchronize call.
     assert!(
-        html.contains("<tr data-endpoint=\"Accounts/Synchronize\">"),
+        html.contains("<tr data-endpoint=\"Accounts/Synchronize\" data-code=\"0\">"),
         "no audit row: {html}"
     );
     let audit = &html[html.find("id=\"audit\"").unwrap()..];
@@ -434,7 +434,122 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     assert_eq!(exists_code(&app, &external_id).await, 1);
 }
 
+/// The endpoints of the calls table's rows, in order.
+fn call_rows(html: &str) -> Vec<(String, String)> {
+    let section = &html[html.find("id=\"audit\"").expect("the calls section")..];
+    let marker = "<tr data-endpoint=\"";
+    section
+        .match_indices(marker)
+        .map(|(at, _)| {
+            let mut parts = section[at + marker.len()..].split('"');
+            let endpoint = parts.next().unwrap_or_default().to_owned();
+            let code = parts.nth(1).unwrap_or_default().to_owned();
+            (endpoint, code)
+        })
+        .collect()
+}
+
+/// A customer's contract calls: filtered by endpoint, result code and
+/// dates, a page of 50 at a time, a bad filter explained.
+async fn contract_calls_filter_and_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.synchronize(&account("701", "calls.example")).await;
+    let external_id = created.result().to_owned();
+    for _ in 0..55 {
+        let answer = app
+            .post("Accounts/Exists", &json!({"ExternalID": external_id}))
+            .await;
+        assert_eq!(answer.code(), 1);
+    }
+    // The audit writer batches.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let path = format!("/console/customers/{external_id}");
+    let console = console_login(&app, Role::MailAdmin).await;
+    loop {
+        let page = console
+            .get(&format!("{path}?acode=1&abefore=999999999"))
+            .await;
+        if let Some(older) = link(&page.html, "calls-older") {
+            let next = console.get(&older).await;
+            if call_rows(&next.html).len() == 5 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the audit rows never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let first = console.get(&path).await;
+    let rows = call_rows(&first.html);
+    assert_eq!(rows.len(), 50);
+    assert!(link(&first.html, "calls-newest").is_none());
+    let older = console
+        .get(&link(&first.html, "calls-older").expect("an older page"))
+        .await;
+    let rest = call_rows(&older.html);
+    assert_eq!(rest.len(), 6, "55 Exists and the Synchronize");
+    assert_eq!(
+        rest.last().unwrap(),
+        &("Accounts/Synchronize".to_owned(), "0".to_owned())
+    );
+    assert!(link(&older.html, "calls-older").is_none());
+    assert_eq!(
+        link(&older.html, "calls-newest").as_deref(),
+        Some(format!("/console/customers/{external_id}?#audit").as_str())
+    );
+
+    let synchronize = console
+        .get(&format!("{path}?aendpoint=Accounts%2FSynchronize"))
+        .await;
+    assert_eq!(
+        call_rows(&synchronize.html),
+        vec![("Accounts/Synchronize".to_owned(), "0".to_owned())]
+    );
+    assert!(synchronize
+        .html
+        .contains("<option value=\"Accounts/Synchronize\" selected>"));
+
+    let exists = console.get(&format!("{path}?acode=1")).await;
+    let rows = call_rows(&exists.html);
+    assert_eq!(rows.len(), 50);
+    assert!(rows
+        .iter()
+        .all(|(endpoint, code)| endpoint == "Accounts/Exists" && code == "1"));
+    let next = link(&exists.html, "calls-older").expect("more Exists calls");
+    assert!(next.contains("acode=1"), "the filter is kept: {next}");
+    assert_eq!(call_rows(&console.get(&next).await.html).len(), 5);
+
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let future = console.get(&format!("{path}?afrom={tomorrow}")).await;
+    assert!(call_rows(&future.html).is_empty());
+    assert!(
+        future.html.contains("No contract calls match."),
+        "{}",
+        future.html
+    );
+    let until_today = console
+        .get(&format!(
+            "{path}?auntil={today}&aendpoint=Accounts%2FSynchronize"
+        ))
+        .await;
+    assert_eq!(call_rows(&until_today.html).len(), 1);
+    let yesterday = today.pred_opt().unwrap();
+    let past = console.get(&format!("{path}?auntil={yesterday}")).await;
+    assert!(call_rows(&past.html).is_empty());
+
+    let bad = console.get(&format!("{path}?acode=abc")).await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(
+        bad.html
+            .contains("The result code must be a number, not abc."),
+        "{}",
+        bad.html
+    );
+}
+
 both_backends!(
+    contract_calls_filter_and_page,
     list_and_search,
     pages_of_twenty_five,
     detail_page_shows_everything,

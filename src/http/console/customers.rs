@@ -12,7 +12,7 @@ use super::{ConsoleError, ConsoleSession};
 use crate::domain::customer::CustomerStatus;
 use crate::domain::operator::Permission;
 use crate::http::operator::OperatorState;
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 use crate::store::customers::{self, ConsoleCustomer, CustomerFilter, CustomerListRow};
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::subscriptions::queries;
@@ -31,7 +31,6 @@ pub const VIEWS: &[(&str, &str)] = &[
 /// Rows per page of the list.
 pub const PAGE_SIZE: i64 = 25;
 /// Audit entries and mails the detail page shows, newest first.
-const AUDIT_ROWS: i64 = 50;
 const MAIL_ROWS: i64 = 50;
 /// Longest search text taken (longer is cut, not refused).
 const MAX_SEARCH_CHARS: usize = 200;
@@ -230,6 +229,12 @@ pub struct DetailQuery {
     mq: String,
     mstatus: String,
     mpage: String,
+    /// The contract calls section's filter and page.
+    aendpoint: String,
+    acode: String,
+    afrom: String,
+    auntil: String,
+    abefore: String,
 }
 
 /// A labelled value of a facts list; `href` makes it a link.
@@ -259,16 +264,6 @@ struct OptionView {
     id: String,
     name: Option<String>,
     value: String,
-}
-
-#[derive(Serialize)]
-struct AuditView {
-    time: String,
-    endpoint: String,
-    track_id: Option<String>,
-    result_code: i32,
-    http_status: i32,
-    duration: String,
 }
 
 #[derive(Serialize)]
@@ -323,7 +318,7 @@ struct DetailView {
     extra_details_error: Option<String>,
     account_extra_info: Vec<KeyValue>,
     account_extra_info_error: Option<String>,
-    audit: Vec<AuditView>,
+    calls: Option<super::customer_calls::CallsView>,
     mails: Vec<MailView>,
     subscriptions: Vec<super::subscriptions::CustomerSubscriptionView>,
     mailboxes: Option<super::customer_mailboxes::MailboxesView>,
@@ -375,7 +370,6 @@ fn json_map(text: &str) -> (Vec<KeyValue>, Option<String>) {
 
 fn detail_view(
     found: ConsoleCustomer,
-    audit: Vec<AuditEntry>,
     mails: Vec<OutboxRow>,
     option_names: &dyn Fn(&str) -> Option<String>,
     notice: Option<&'static str>,
@@ -488,17 +482,7 @@ fn detail_view(
         extra_details_error,
         account_extra_info,
         account_extra_info_error,
-        audit: audit
-            .into_iter()
-            .map(|entry| AuditView {
-                time: pages::display_time(entry.occurred_at),
-                endpoint: entry.endpoint,
-                track_id: entry.track_id,
-                result_code: entry.result_code,
-                http_status: entry.http_status,
-                duration: format!("{:.1} ms", entry.duration_us as f64 / 1000.0),
-            })
-            .collect(),
+        calls: None,
         mails: mails
             .into_iter()
             .map(|row| MailView {
@@ -533,13 +517,29 @@ pub async fn detail(
         mpage: query.mpage.clone(),
     };
     let wanted = mailbox_query.clone();
+    let calls_query = super::customer_calls::CallsQuery {
+        endpoint: query.aendpoint.clone(),
+        code: query.acode.clone(),
+        from: query.afrom.clone(),
+        until: query.auntil.clone(),
+        before: query.abefore.clone(),
+    };
+    let calls_filter = calls_query.filter();
     let found = state
         .store
         .run(move |conn| {
             let Some(found) = customers::load_for_console(conn, &lookup)? else {
                 return Ok(None);
             };
-            let trail = audit::recent(conn, Some(&lookup), AUDIT_ROWS)?;
+            let calls = match &calls_filter {
+                Ok(filter) => Ok(audit::customer_calls(
+                    conn,
+                    &lookup,
+                    filter,
+                    super::customer_calls::PAGE_SIZE,
+                )?),
+                Err(problem) => Err(problem.clone()),
+            };
             let mails = outbox::for_customer(conn, found.details.customer.id, MAIL_ROWS)?;
             let subscriptions = queries::of_customer(conn, &lookup)?;
             let mailboxes = super::customer_mailboxes::load(
@@ -548,17 +548,22 @@ pub async fn detail(
                 &lookup,
                 &wanted,
             )?;
-            Ok(Some((found, trail, mails, subscriptions, mailboxes)))
+            Ok(Some((found, calls, mails, subscriptions, mailboxes)))
         })
         .await?;
-    let Some((found, trail, mails, subscriptions, mailboxes)) = found else {
+    let Some((found, calls, mails, subscriptions, mailboxes)) = found else {
         return Err(no_such_customer(&external_id));
     };
     let catalog = state.catalog.get().await?;
     let names = |id: &str| catalog.get(id).map(|definition| definition.name.clone());
     let notice = notice_text(&query.notice)
         .or_else(|| super::customer_mailboxes::notice_text(&query.notice));
-    let mut view = detail_view(found, trail, mails, &names, notice);
+    let mut view = detail_view(found, mails, &names, notice);
+    view.calls = Some(super::customer_calls::view(
+        &external_id,
+        &calls_query,
+        calls,
+    ));
     view.subscriptions = super::subscriptions::customer_subscriptions(subscriptions);
     for subscription in &mut view.subscriptions {
         subscription.set_seats_in_use(&mailboxes.seats_in_use);

@@ -6,6 +6,7 @@
 //! called views here so that "template" always means an email template).
 
 pub mod customer_actions;
+pub mod customer_calls;
 pub mod customer_mailboxes;
 pub mod customers;
 pub mod dashboard;
