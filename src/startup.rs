@@ -31,6 +31,7 @@ use crate::integrations::outbound::Outbound;
 use crate::integrations::secrets::KeyRing;
 use crate::integrations::settings::Integrations;
 use crate::jobs::retention::{self, RetentionPolicy};
+use crate::jobs::rollups;
 use crate::jobs::{audit_writer, outbox_worker, scheduler};
 use crate::notify::mailer::{Mailer, MailerError};
 use crate::notify::outbox::Outbox;
@@ -72,6 +73,7 @@ pub struct Application {
     server: Server,
     audit_writer: JoinHandle<()>,
     retention_job: JoinHandle<()>,
+    rollup_job: JoinHandle<()>,
     outbox_worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     initial_credentials: Option<InitialCredentials>,
@@ -153,6 +155,7 @@ impl Application {
                 interval: Duration::from_millis(settings.retention.interval_ms),
             },
         );
+        let rollup_job = rollups::start(store.clone());
 
         let catalog = Arc::new(CatalogCache::new(store.clone(), settings.cache_ttl()));
         let notifier = Arc::new(Notifier::new(
@@ -316,6 +319,7 @@ impl Application {
             server: server.run(),
             audit_writer,
             retention_job,
+            rollup_job,
             outbox_worker,
             scheduler,
             initial_credentials,
@@ -348,6 +352,8 @@ impl Application {
         // Erasing is one transaction per batch: stopping between two loses
         // nothing.
         self.retention_job.abort();
+        // A fold is one transaction: stopping between two loses nothing.
+        self.rollup_job.abort();
         if let Some((stop, handle)) = self.scheduler {
             let _ = stop.send(true);
             if let Err(error) = handle.await {

@@ -114,6 +114,40 @@ impl KeyRing {
     /// Seals `secrets` for `kind` with the current key and a fresh nonce.
     pub fn seal(&self, kind: IntegrationKind, secrets: &BTreeMap<String, String>) -> String {
         let plaintext = serde_json::to_vec(secrets).expect("a map of strings serializes");
+        self.seal_bytes(&associated_data(kind), &plaintext)
+    }
+
+    /// Opens a seal of `kind` with whichever configured key made it.
+    pub fn open(
+        &self,
+        kind: IntegrationKind,
+        sealed: &str,
+    ) -> Result<BTreeMap<String, String>, SecretsError> {
+        let plaintext = self.open_bytes(&associated_data(kind), sealed)?;
+        serde_json::from_slice(&plaintext).map_err(|_| SecretsError::Malformed)
+    }
+
+    /// Seals a secret of something other than an integration (an operator's
+    /// TOTP secret); `context` is the associated data: the seal opens only
+    /// with the same one.
+    pub fn seal_text(&self, context: &str, secret: &str) -> String {
+        self.seal_bytes(context, secret.as_bytes())
+    }
+
+    /// Opens a [`KeyRing::seal_text`] seal made for `context`.
+    pub fn open_text(&self, context: &str, sealed: &str) -> Result<String, SecretsError> {
+        String::from_utf8(self.open_bytes(context, sealed)?).map_err(|_| SecretsError::Malformed)
+    }
+
+    /// Whether `stored` is a seal (and not a value kept in the clear before
+    /// sealing existed).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored
+            .strip_prefix(FORMAT)
+            .is_some_and(|rest| rest.starts_with('.'))
+    }
+
+    fn seal_bytes(&self, associated: &str, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::thread_rng().fill_bytes(&mut nonce);
         let ciphertext = self
@@ -122,8 +156,8 @@ impl KeyRing {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: &plaintext,
-                    aad: associated_data(kind).as_bytes(),
+                    msg: plaintext,
+                    aad: associated.as_bytes(),
                 },
             )
             .expect("XChaCha20-Poly1305 seals any length we store");
@@ -135,12 +169,7 @@ impl KeyRing {
         )
     }
 
-    /// Opens a seal of `kind` with whichever configured key made it.
-    pub fn open(
-        &self,
-        kind: IntegrationKind,
-        sealed: &str,
-    ) -> Result<BTreeMap<String, String>, SecretsError> {
+    fn open_bytes(&self, associated: &str, sealed: &str) -> Result<Vec<u8>, SecretsError> {
         let mut parts = sealed.split('.');
         let (Some(FORMAT), Some(key_id), Some(nonce), Some(ciphertext), None) = (
             parts.next(),
@@ -162,17 +191,15 @@ impl KeyRing {
         if nonce.len() != NONCE_BYTES {
             return Err(SecretsError::Malformed);
         }
-        let plaintext = key
-            .cipher
+        key.cipher
             .decrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: &ciphertext,
-                    aad: associated_data(kind).as_bytes(),
+                    aad: associated.as_bytes(),
                 },
             )
-            .map_err(|_| SecretsError::Tampered)?;
-        serde_json::from_slice(&plaintext).map_err(|_| SecretsError::Malformed)
+            .map_err(|_| SecretsError::Tampered)
     }
 
     /// Whether `sealed` was made by the current key (no reseal needed).

@@ -179,6 +179,12 @@ impl Integrations {
         &self.outbound
     }
 
+    /// The key ring, which also seals secrets that are not an
+    /// integration's (operators' TOTP secrets).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

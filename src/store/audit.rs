@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::connection::{write_transaction, DbConnection};
-use super::schema::audit_log;
+use super::schema::{audit_log, contract_call_hours};
 use super::StoreError;
 
 /// Rows per INSERT statement; keeps SQLite well under its bound-variable limit.
@@ -57,8 +57,64 @@ pub fn insert_batch(conn: &mut DbConnection, entries: &[NewAuditEntry]) -> Resul
                     .execute(pg)?,
             };
         }
-        Ok(())
+        count_calls_by_hour(conn, entries)
     })
+}
+
+/// The hour an instant falls in (the dashboard's rollup key).
+pub fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+/// Adds a batch's calls to `contract_call_hours`, one upsert per (hour,
+/// endpoint, result code), in the batch's transaction.
+fn count_calls_by_hour(
+    conn: &mut DbConnection,
+    entries: &[NewAuditEntry],
+) -> Result<(), StoreError> {
+    use diesel::upsert::excluded;
+    let mut counts: std::collections::BTreeMap<(NaiveDateTime, &str, i32), i64> =
+        std::collections::BTreeMap::new();
+    for entry in entries {
+        *counts
+            .entry((
+                hour_of(entry.occurred_at),
+                &entry.endpoint,
+                entry.result_code,
+            ))
+            .or_default() += 1;
+    }
+    for ((hour, endpoint, result_code), calls) in counts {
+        let row = (
+            contract_call_hours::hour.eq(hour),
+            contract_call_hours::endpoint.eq(endpoint),
+            contract_call_hours::result_code.eq(result_code),
+            contract_call_hours::calls.eq(calls),
+        );
+        let add = contract_call_hours::calls
+            .eq(contract_call_hours::calls + excluded(contract_call_hours::calls));
+        let target = (
+            contract_call_hours::hour,
+            contract_call_hours::endpoint,
+            contract_call_hours::result_code,
+        );
+        match conn {
+            DbConnection::Sqlite(sqlite) => diesel::insert_into(contract_call_hours::table)
+                .values(row)
+                .on_conflict(target)
+                .do_update()
+                .set(add)
+                .execute(sqlite)?,
+            DbConnection::Postgres(pg) => diesel::insert_into(contract_call_hours::table)
+                .values(row)
+                .on_conflict(target)
+                .do_update()
+                .set(add)
+                .execute(pg)?,
+        };
+    }
+    Ok(())
 }
 
 /// The most recent entries, newest first; `external_id` narrows them to one customer.

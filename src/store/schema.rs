@@ -406,6 +406,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contract_call_hours (hour, endpoint, result_code) {
+        hour -> Timestamp,
+        endpoint -> Text,
+        result_code -> Integer,
+        calls -> BigInt,
+    }
+}
+
+diesel::table! {
+    customer_status_counts (status) {
+        status -> Text,
+        customers -> BigInt,
+    }
+}
+
+diesel::table! {
+    customer_status_deltas (id) {
+        id -> BigInt,
+        status -> Text,
+        delta -> Integer,
+    }
+}
+
 diesel::joinable!(customers -> applications (application_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(addresses -> customers (customer_id));
@@ -474,6 +498,9 @@ diesel::joinable!(psa_customer_agreements -> customers (customer_id));
 diesel::joinable!(mailbox_usage_changes -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    contract_call_hours,
+    customer_status_counts,
+    customer_status_deltas,
     applications,
     customers,
     contacts,

@@ -15,6 +15,7 @@ use crate::helpers::{
 };
 
 both_backends!(
+    the_secret_is_stored_sealed_and_a_clear_one_still_works,
     enrolment_then_sign_in_with_codes_each_used_once,
     totp_is_mandatory_for_super_admins_when_configured
 );
@@ -87,6 +88,59 @@ async fn second_factor(app: &TestApp, challenge: &str, code: &str) -> (StatusCod
     )
     .await;
     (answer.status, answer.body)
+}
+
+/// The stored TOTP secret of an operator, as the column holds it.
+async fn stored_secret(app: &TestApp, email: &str) -> String {
+    use diesel::prelude::*;
+    use mailroom::store::schema::operators;
+    let email = email.to_owned();
+    app.with_store(move |conn| {
+        Ok(operators::table
+            .filter(operators::email.eq(email))
+            .select(operators::totp_secret)
+            .first::<Option<String>>(conn)?)
+    })
+    .await
+    .expect("a secret is stored")
+}
+
+/// The secret is sealed at rest (the column never holds it), and a secret
+/// stored in the clear before sealing existed still signs in.
+async fn the_secret_is_stored_sealed_and_a_clear_one_still_works(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = app.create_operator(Role::Admin).await;
+    let console = app.console_sign_in(&email).await;
+    let (secret, _) = enrol(&console).await;
+    let stored = stored_secret(&app, &email).await;
+    assert!(!stored.contains(&secret), "{stored}");
+    assert!(stored.starts_with("v1."), "{stored}");
+    let challenge = password_step(&app, &email).await;
+    let (status, body) = second_factor(&app, &challenge, &code(&secret, 0)).await;
+    // The enrolment spent this step's code; the next one signs in.
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = second_factor(&app, &challenge, &code(&secret, 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A row from before: the same secret in the clear.
+    {
+        use diesel::prelude::*;
+        use mailroom::store::schema::operators;
+        let (email, clear) = (email.clone(), secret.clone());
+        app.with_store(move |conn| {
+            diesel::update(operators::table.filter(operators::email.eq(email)))
+                .set((
+                    operators::totp_secret.eq(clear),
+                    operators::totp_last_step.eq(None::<i64>),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await;
+    }
+    let challenge = password_step(&app, &email).await;
+    let (status, body) = second_factor(&app, &challenge, &code(&secret, 0)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 async fn enrolment_then_sign_in_with_codes_each_used_once(backend: Backend) {

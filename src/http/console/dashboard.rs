@@ -153,7 +153,11 @@ pub async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     session.require(Permission::ReadCustomers)?;
     let now = Utc::now().naive_utc();
-    let (week_ago, day_ago) = (now - Duration::days(7), now - Duration::hours(24));
+    // The last 24 hours, by whole hours: this one and the 23 before.
+    let (week_ago, day_ago) = (
+        now - Duration::days(7),
+        crate::store::audit::hour_of(now) - Duration::hours(23),
+    );
     let (numbers, last_runs) = state
         .store
         .run(move |conn| {

@@ -11,6 +11,7 @@ use crate::domain::operator_audit::AuditAction;
 use crate::domain::token::hash_token;
 use crate::domain::totp::{recovery_codes, TotpSecret};
 use crate::http::error::ServerError;
+use crate::http::operator::session::{open_totp_secret, seal_totp_secret};
 use crate::http::operator::OperatorState;
 use crate::store::operator_totp;
 
@@ -71,10 +72,10 @@ async fn enrolment(
         });
     }
     let secret = match found.secret {
-        Some(secret) => TotpSecret::from_base32(&secret),
+        Some(stored) => open_totp_secret(state, operator_id, &stored)?,
         None => {
             let secret = TotpSecret::generate();
-            let stored = secret.base32().to_owned();
+            let stored = seal_totp_secret(state, operator_id, &secret);
             state
                 .store
                 .run(move |conn| operator_totp::begin_enrolment(conn, operator_id, &stored))

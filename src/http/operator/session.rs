@@ -18,6 +18,7 @@ use crate::domain::token::{csrf_token, hash_token, IssuedToken};
 use crate::domain::totp::{normalize_recovery_code, TotpSecret};
 use crate::http::error::ServerError;
 use crate::http::throttle::{self, Attempt};
+use crate::integrations::secrets::KeyRing;
 use crate::store::operator_audit::{self, Actor, AuditEntry};
 use crate::store::{operator_totp, operators, StoreError};
 
@@ -335,6 +336,39 @@ async fn start_session(
     Ok((signed_in, issued, expires_at))
 }
 
+/// The associated data of an operator's sealed TOTP secret: a seal copied
+/// to another operator's row does not open.
+fn totp_context(operator_id: i64) -> String {
+    format!("mailroom.operators.{operator_id}.totp")
+}
+
+/// An operator's TOTP secret as it is stored: sealed with the key ring of
+/// the integrations' secrets.
+pub fn seal_totp_secret(state: &OperatorState, operator_id: i64, secret: &TotpSecret) -> String {
+    state
+        .integrations
+        .keys()
+        .seal_text(&totp_context(operator_id), secret.base32())
+}
+
+/// Opens a stored TOTP secret (one stored in the clear before secrets were
+/// sealed is taken as it is).
+pub fn open_totp_secret(
+    state: &OperatorState,
+    operator_id: i64,
+    stored: &str,
+) -> Result<TotpSecret, ServerError> {
+    if !KeyRing::is_sealed(stored) {
+        return Ok(TotpSecret::from_base32(stored));
+    }
+    state
+        .integrations
+        .keys()
+        .open_text(&totp_context(operator_id), stored)
+        .map(|base32| TotpSecret::from_base32(&base32))
+        .map_err(ServerError::internal)
+}
+
 /// Completes a sign-in with its second factor: a TOTP code (each works
 /// once) or an unused recovery code. Failures count towards the email's
 /// lockout like wrong passwords.
@@ -369,7 +403,10 @@ pub async fn complete_second_factor(
     }
     let operator_id = operator.id;
     let unix_now = Utc::now().timestamp().max(0) as u64;
-    let secret = totp.secret.map(|s| TotpSecret::from_base32(&s));
+    let secret = totp
+        .secret
+        .map(|stored| open_totp_secret(state, operator_id, &stored))
+        .transpose()?;
     let step = secret
         .as_ref()
         .and_then(|secret| secret.matching_step(code, unix_now));
