@@ -66,7 +66,58 @@ async fn a_wrong_method_answers_405_with_allow(backend: Backend) {
 }
 
 both_backends!(
+    a_trickling_body_is_cut_off,
     a_new_session_is_never_cached,
     pages_carry_the_security_headers,
     a_wrong_method_answers_405_with_allow,
 );
+
+/// A client that trickles its body (a byte every 200 ms of a 4 KB body) is
+/// answered and cut off once `client_request_timeout_ms` has passed, instead
+/// of holding the connection for as long as it likes; the service goes on.
+async fn a_trickling_body_is_cut_off(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_app_with(backend, |settings| {
+        settings.client_request_timeout_ms = 1_000;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /operator/api/sessions HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 4096\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let trickle = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if stream.write_all(b" ").await.is_err() {
+                break;
+            }
+            let mut answer = [0u8; 256];
+            if let Ok(Ok(read)) = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                stream.read(&mut answer),
+            )
+            .await
+            {
+                return String::from_utf8_lossy(&answer[..read]).into_owned();
+            }
+        }
+        String::new()
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), trickle)
+        .await
+        .expect("the server cut the trickling request off");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "not before the timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a 4xx answer or a closed connection: {answer}"
+    );
+    app.assert_serving().await;
+}
