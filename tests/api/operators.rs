@@ -164,6 +164,15 @@ async fn an_invited_operator_sets_a_password_by_link_and_signs_in(backend: Backe
         .unwrap();
     assert_eq!(new_op["status"], "active");
     assert!(new_op["last_sign_in_at"].is_string(), "{new_op}");
+    // Instants are answered in UTC with their zone, as `date-time` requires.
+    for field in ["created_at", "last_sign_in_at"] {
+        let at = new_op[field].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+            "{field}: {at}"
+        );
+        assert!(at.ends_with('Z'), "{field}: {at}");
+    }
     let actions = audit_actions(&app, &owner).await;
     assert!(
         actions.contains(&"operator_invited".to_owned()),

@@ -23,6 +23,7 @@ pub struct TemplateSummary {
     pub name: String,
     pub revision: i32,
     pub subject: String,
+    #[serde(with = "super::utc")]
     pub updated_at: NaiveDateTime,
     pub updated_by: Option<String>,
 }
@@ -35,6 +36,7 @@ pub struct TemplateRevision {
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
+    #[serde(with = "super::utc")]
     pub created_at: NaiveDateTime,
     /// The operator who saved it; absent for the default.
     pub created_by: Option<String>,

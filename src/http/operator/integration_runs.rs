@@ -38,7 +38,9 @@ pub struct JobRun {
     pub attempt: i32,
     /// The instance that ran it.
     pub instance: String,
+    #[serde(with = "super::utc")]
     pub started_at: NaiveDateTime,
+    #[serde(with = "super::utc::option")]
     pub finished_at: Option<NaiveDateTime>,
     /// `running`, `succeeded`, `completed_with_failures` or `failed`.
     pub outcome: String,
@@ -95,6 +97,7 @@ pub struct JobSchedule {
     /// The IANA timezone the expression is read in.
     pub timezone: String,
     /// In UTC.
+    #[serde(with = "super::utc")]
     pub next_run_at: NaiveDateTime,
     /// "Run now" was asked and has not started yet.
     pub run_requested: bool,

@@ -13,6 +13,7 @@ pub mod operators;
 pub mod outbox;
 pub mod session;
 pub mod subscriptions;
+pub mod utc;
 
 use std::sync::Arc;
 

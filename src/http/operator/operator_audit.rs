@@ -90,6 +90,7 @@ impl AuditQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryView {
     pub id: i64,
+    #[serde(with = "super::utc")]
     pub occurred_at: NaiveDateTime,
     pub operator: String,
     pub action: String,

@@ -31,7 +31,9 @@ pub struct OperatorAccountView {
     pub role: Role,
     /// `active`, `invited` (no password chosen yet) or `disabled`.
     pub status: &'static str,
+    #[serde(with = "super::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "super::utc::option")]
     pub last_sign_in_at: Option<NaiveDateTime>,
 }
 

@@ -27,8 +27,11 @@ pub struct OutboxMail {
     pub customer: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
+    #[serde(with = "super::utc::option")]
     pub next_attempt_at: Option<NaiveDateTime>,
+    #[serde(with = "super::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "super::utc::option")]
     pub sent_at: Option<NaiveDateTime>,
 }
 

@@ -497,6 +497,7 @@ pub struct OperatorView {
 pub struct SessionCreated {
     /// Send as `Authorization: Bearer <token>`; shown only now.
     pub token: String,
+    #[serde(with = "super::utc")]
     pub expires_at: NaiveDateTime,
     pub operator: OperatorView,
 }
@@ -511,6 +512,7 @@ static DECOY_HASH: LazyLock<String> =
 pub struct SecondFactorRequired {
     /// Send with the code to POST /operator/api/sessions/second-factor.
     pub challenge: String,
+    #[serde(with = "super::utc")]
     pub expires_at: NaiveDateTime,
 }
 

@@ -63,8 +63,11 @@ pub struct SubscriptionView {
     pub status: String,
     /// Who created it: `bss`, `console`, `distributor` or `member_platform`.
     pub source: String,
+    #[serde(with = "super::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "super::utc")]
     pub updated_at: NaiveDateTime,
+    #[serde(with = "super::utc::option")]
     pub cancelled_at: Option<NaiveDateTime>,
     /// For an add-on: the subscription it belongs to (`sub_…`).
     pub parent: Option<String>,
@@ -99,6 +102,7 @@ impl From<SubscriptionListRow> for SubscriptionView {
 /// absent on its creation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeView {
+    #[serde(with = "super::utc")]
     pub effective_at: NaiveDateTime,
     /// `created`, `quantity`, `plan`, `attributes` or `status`.
     pub kind: String,
@@ -148,6 +152,7 @@ pub struct SubscriptionDetail {
 /// The mailboxes in use of a subscription from a moment on.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
+    #[serde(with = "super::utc")]
     pub effective_at: NaiveDateTime,
     pub in_use: i32,
 }
